@@ -1,0 +1,16 @@
+"""Shared test set-up. Fixtures that need a broker live in tests/bus/conftest.py."""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+# CI machines are shared and slow; hypothesis must judge properties, not wall-clock speed.
+settings.register_profile(
+    "organism",
+    deadline=None,
+    max_examples=int(os.environ.get("HYPOTHESIS_MAX_EXAMPLES", "60")),
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile("organism")
