@@ -1,0 +1,45 @@
+"""The organism's agents. Each lives in `agents/<name>/` and runs with `python -m agents.<name>`
+or `organism agent <name>`.
+
+AGENTS maps the names that exist today to their classes ("module:Class"). KNOWN_AGENTS fixes the
+order of every agent the architecture names, so each keeps a stable metrics port
+(metrics.base_port + its index) as more of them are built.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+KNOWN_AGENTS: tuple[str, ...] = (
+    "market_data",
+    "evolution",
+    "evaluator",
+    "validation",
+    "lifecycle",
+    "regime",
+    "allocation",
+    "trader",
+    "risk",
+    "execution",
+    "recorder",
+    "dashboard",
+)
+
+AGENTS: dict[str, str] = {
+    "recorder": "agents.recorder.agent:RecorderAgent",
+}
+
+
+class UnknownAgent(LookupError):
+    pass
+
+
+def load_agent_class(name: str):
+    try:
+        target = AGENTS[name]
+    except KeyError:
+        raise UnknownAgent(
+            f"unknown agent {name!r}; available: {', '.join(sorted(AGENTS))}"
+        ) from None
+    module, _, cls = target.partition(":")
+    return getattr(importlib.import_module(module), cls)

@@ -1,0 +1,106 @@
+"""The DuckDB warehouse the recorder writes: one row per stored bus message, idempotent.
+
+The key is (stream, seq): a message redelivered after a crash or a drain is written once.
+Typed views over the JSON payload make the common questions one SELECT away.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    stream VARCHAR NOT NULL,
+    seq BIGINT NOT NULL,
+    subject VARCHAR NOT NULL,
+    type VARCHAR,
+    ts_event BIGINT,
+    ts_init BIGINT,
+    recorded_ns BIGINT NOT NULL,
+    correlation_id VARCHAR,
+    payload JSON NOT NULL,
+    PRIMARY KEY (stream, seq)
+);
+CREATE OR REPLACE VIEW candles AS
+    SELECT payload->>'coin' AS coin, payload->>'interval' AS interval,
+           CAST(payload->>'open_time' AS BIGINT) AS open_time,
+           CAST(payload->>'open' AS DOUBLE) AS open, CAST(payload->>'high' AS DOUBLE) AS high,
+           CAST(payload->>'low' AS DOUBLE) AS low, CAST(payload->>'close' AS DOUBLE) AS close,
+           CAST(payload->>'volume' AS DOUBLE) AS volume
+    FROM messages WHERE type = 'Candle';
+CREATE OR REPLACE VIEW fills AS
+    SELECT ts_event, correlation_id, payload->>'coin' AS coin, payload->>'side' AS side,
+           CAST(payload->>'price' AS DECIMAL(38, 12)) AS price,
+           CAST(payload->>'size' AS DECIMAL(38, 12)) AS size,
+           CAST(payload->>'fee' AS DECIMAL(38, 12)) AS fee,
+           payload->>'strategy_id' AS strategy_id, payload->>'fill_id' AS fill_id
+    FROM messages WHERE type = 'OrderFilled';
+CREATE OR REPLACE VIEW risk_decisions AS
+    SELECT ts_event, correlation_id, type AS decision, payload->>'strategy_id' AS strategy_id,
+           payload->>'reason' AS reason, payload->>'detail' AS detail
+    FROM messages WHERE type IN ('OrderApproved', 'OrderDenied');
+"""
+
+_ARROW_SCHEMA = pa.schema(
+    [
+        ("stream", pa.string()),
+        ("seq", pa.int64()),
+        ("subject", pa.string()),
+        ("type", pa.string()),
+        ("ts_event", pa.int64()),
+        ("ts_init", pa.int64()),
+        ("recorded_ns", pa.int64()),
+        ("correlation_id", pa.string()),
+        ("payload", pa.string()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    stream: str
+    seq: int
+    subject: str
+    type: str | None
+    ts_event: int | None
+    ts_init: int | None
+    recorded_ns: int
+    correlation_id: str | None
+    payload: str
+
+
+class Warehouse:
+    """One writer per file: the recorder owns this connection."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.con = duckdb.connect(str(path))
+        self.con.execute(SCHEMA)
+
+    def write(self, rows: list[Row]) -> int:
+        """Insert rows, ignoring (stream, seq) already present. Returns rows offered."""
+        if not rows:
+            return 0
+        table = pa.Table.from_pylist([r.__dict__ for r in rows], schema=_ARROW_SCHEMA)
+        self.con.register("incoming", table)
+        try:
+            self.con.execute("BEGIN")
+            self.con.execute("INSERT OR IGNORE INTO messages SELECT * FROM incoming")
+            self.con.execute("COMMIT")
+        except Exception:
+            self.con.execute("ROLLBACK")
+            raise
+        finally:
+            self.con.unregister("incoming")
+        return len(rows)
+
+    def count(self) -> int:
+        return self.con.execute("SELECT count(*) FROM messages").fetchone()[0]
+
+    def close(self) -> None:
+        self.con.close()

@@ -1,0 +1,420 @@
+"""The typed bus: a named NATS connection that speaks schemas, counts everything, loses nothing.
+
+- `publish` (core NATS) and `publish_durable` (JetStream with `Nats-Msg-Id`, waits for the ack);
+- `subscribe` (core, optional queue group; a handler that returns a message answers a request);
+- `request` (typed request/reply);
+- `consume` (a JetStream durable pull consumer with explicit ack; several processes may share it);
+- a message that fails to decode or validate goes to `sys.deadletter.{agent}` and is counted;
+  a handler that keeps failing is dead-lettered after `max_deliver` attempts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import nats
+from loguru import logger
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, PubAck
+from nats.js.kv import KeyValue
+
+from bus import subjects
+from bus.codec import DecodeFailure, decode, encode
+from bus.metrics import AgentMetrics
+from schemas import AnyMessage, DeadLetter, Message
+
+MSG_ID = "Nats-Msg-Id"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A received message with its transport facts."""
+
+    message: Any
+    subject: str
+    headers: dict[str, str]
+    reply: str = ""
+    stream_seq: int = 0  # JetStream stream sequence (0 for core NATS)
+    num_delivered: int = 1
+
+
+Handler = Callable[[Delivery], Awaitable[Message | None]]
+BatchHandler = Callable[[list[Delivery]], Awaitable[None]]
+
+
+@dataclass
+class ConnectOptions:
+    url: str
+    name: str
+    connect_timeout_s: float = 2.0
+    reconnect_wait_s: float = 1.0
+    request_timeout_s: float = 5.0
+    drain_timeout_s: float = 10.0
+    creds_file: str = ""
+    token: str | None = None
+    user: str | None = None
+    password: str | None = None
+    initial_attempts: int = 0  # 0: keep trying forever
+
+
+@dataclass
+class _Consumer:
+    task: asyncio.Task
+    subscription: Any
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class Bus:
+    def __init__(
+        self, nc: NATS, agent: str, metrics: AgentMetrics | None, request_timeout_s: float
+    ) -> None:
+        self.nc = nc
+        self.js = nc.jetstream(timeout=request_timeout_s)
+        self.agent = agent
+        self.metrics = metrics or AgentMetrics(agent)
+        self.request_timeout_s = request_timeout_s
+        self._consumers: list[_Consumer] = []
+        self._dead_subject = subjects.sys_deadletter(agent)
+        self._closing = {"value": False}
+
+    # --- connection ---------------------------------------------------------------------------
+    @classmethod
+    async def connect(cls, opts: ConnectOptions, metrics: AgentMetrics | None = None) -> "Bus":
+        """Connect (retrying with backoff until the server answers), reconnect forever after."""
+        agent = opts.name
+        closing = {"value": False}
+
+        async def on_error(exc: Exception) -> None:
+            logger.warning("nats error: {}", exc)
+
+        async def on_disconnect() -> None:
+            if not closing["value"]:
+                logger.warning("disconnected from NATS; reconnecting")
+
+        async def on_reconnect() -> None:
+            logger.info("reconnected to NATS at {}", nc.connected_url.netloc if nc else "?")
+
+        kwargs: dict[str, Any] = dict(
+            servers=[opts.url],
+            name=opts.name,
+            connect_timeout=opts.connect_timeout_s,
+            reconnect_time_wait=opts.reconnect_wait_s,
+            max_reconnect_attempts=-1,
+            allow_reconnect=True,
+            drain_timeout=opts.drain_timeout_s,
+            error_cb=on_error,
+            disconnected_cb=on_disconnect,
+            reconnected_cb=on_reconnect,
+        )
+        if opts.creds_file:
+            kwargs["user_credentials"] = opts.creds_file
+        if opts.token:
+            kwargs["token"] = opts.token
+        if opts.user:
+            kwargs["user"], kwargs["password"] = opts.user, opts.password
+        delay, attempt = 0.2, 0
+        nc: NATS | None = None
+        while True:
+            attempt += 1
+            try:
+                nc = await nats.connect(**kwargs)
+                break
+            except (OSError, asyncio.TimeoutError, nats.errors.NoServersError) as exc:
+                if opts.initial_attempts and attempt >= opts.initial_attempts:
+                    raise ConnectionError(
+                        f"cannot reach NATS at {opts.url} after {attempt} attempts ({exc}); "
+                        "start the broker (`organism nats`) or fix nats.url"
+                    ) from None
+                logger.warning("NATS at {} not reachable ({}); retrying in {:.1f} s", opts.url, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        bus = cls(nc, agent, metrics, opts.request_timeout_s)
+        bus._closing = closing
+        return bus
+
+    @property
+    def is_connected(self) -> bool:
+        return self.nc.is_connected
+
+    # --- publishing ---------------------------------------------------------------------------
+    async def publish(
+        self, subject: str, message: Message, headers: dict[str, str] | None = None
+    ) -> None:
+        """Core NATS publish: fire and forget (market data, heartbeats, progress)."""
+        subjects.check_publishable(subject)
+        await self.nc.publish(subject, encode(message), headers=headers)
+        self.metrics.published(subjects.family(subject))
+
+    async def publish_durable(
+        self,
+        subject: str,
+        message: Message,
+        *,
+        msg_id: str,
+        timeout: float | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> PubAck:
+        """JetStream publish that waits for the store's ack. `msg_id` de-duplicates retries."""
+        subjects.check_publishable(subject)
+        hdrs = dict(headers or {})
+        hdrs[MSG_ID] = msg_id
+        ack = await self.js.publish(
+            subject, encode(message), headers=hdrs, timeout=timeout or self.request_timeout_s
+        )
+        self.metrics.published(subjects.family(subject))
+        return ack
+
+    async def request(
+        self,
+        subject: str,
+        message: Message,
+        *,
+        reply_type: Any = AnyMessage,
+        timeout: float | None = None,
+    ) -> Any:
+        subjects.check_publishable(subject)
+        resp = await self.nc.request(subject, encode(message), timeout=timeout or self.request_timeout_s)
+        self.metrics.published(subjects.family(subject))
+        return decode(resp.data, reply_type)
+
+    # --- receiving ----------------------------------------------------------------------------
+    async def subscribe(
+        self,
+        subject: str,
+        handler: Handler,
+        *,
+        message_type: Any = AnyMessage,
+        queue: str = "",
+    ):
+        """Core NATS subscription; handler(delivery) may return a reply message."""
+
+        async def on_msg(msg: Msg) -> None:
+            family = subjects.family(msg.subject)
+            self.metrics.received(family)
+            try:
+                message = decode(msg.data, message_type)
+            except DecodeFailure as exc:
+                await self.dead_letter(msg, exc.reason)
+                return
+            started = time.perf_counter()
+            try:
+                reply = await handler(
+                    Delivery(message, msg.subject, dict(msg.headers or {}), msg.reply or "")
+                )
+                if reply is not None and msg.reply:
+                    await self.nc.publish(msg.reply, encode(reply))
+                    self.metrics.published(subjects.family(msg.subject))
+            except Exception:
+                self.metrics.error("handler")
+                logger.exception("handler for {} failed", msg.subject)
+            finally:
+                self.metrics.handled(family, time.perf_counter() - started)
+
+        return await self.nc.subscribe(subject, queue=queue, cb=on_msg)
+
+    async def consume(
+        self,
+        stream: str,
+        durable: str,
+        handler: Handler | None = None,
+        *,
+        batch_handler: BatchHandler | None = None,
+        filter_subject: str | None = None,
+        message_type: Any = AnyMessage,
+        batch: int = 64,
+        max_deliver: int = 5,
+        ack_wait_s: float = 30.0,
+        deliver_new: bool = False,
+    ) -> None:
+        """Durable pull consumer with explicit ack, shared by every process using `durable`.
+
+        A message is acked only after its handler (or the batch handler for its batch) returned,
+        so a crash or SIGTERM mid-way means redelivery, never loss: handlers must be idempotent
+        (the stream sequence and `Nats-Msg-Id` are in the Delivery to de-duplicate on).
+        """
+        if (handler is None) == (batch_handler is None):
+            raise ValueError("give exactly one of handler or batch_handler")
+        config = ConsumerConfig(
+            durable_name=durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=ack_wait_s,
+            max_deliver=max_deliver,
+            deliver_policy=DeliverPolicy.NEW if deliver_new else DeliverPolicy.ALL,
+            filter_subject=filter_subject,
+        )
+        sub = await self.js.pull_subscribe(
+            filter_subject or "", durable=durable, stream=stream, config=config
+        )
+        consumer = _Consumer(task=None, subscription=sub)  # type: ignore[arg-type]
+        consumer.task = asyncio.create_task(
+            self._pull_loop(sub, consumer.stopping, handler, batch_handler, message_type, batch, max_deliver),
+            name=f"consume:{stream}:{durable}",
+        )
+        self._consumers.append(consumer)
+
+    async def _pull_loop(self, sub, stopping, handler, batch_handler, message_type, batch, max_deliver):
+        while not stopping.is_set():
+            try:
+                msgs = await sub.fetch(batch, timeout=0.5)
+            except (asyncio.TimeoutError, nats.errors.TimeoutError):
+                continue
+            except Exception as exc:  # connection trouble: the client reconnects; we wait
+                if stopping.is_set():
+                    break
+                self.metrics.error("fetch")
+                logger.warning("fetch failed ({}); retrying", exc)
+                await asyncio.sleep(0.5)
+                continue
+            good: list[tuple[Msg, Delivery]] = []
+            for msg in msgs:
+                self.metrics.received(subjects.family(msg.subject))
+                md = msg.metadata
+                try:
+                    message = decode(msg.data, message_type)
+                except DecodeFailure as exc:
+                    await self.dead_letter(msg, exc.reason)
+                    await msg.ack()  # dead-lettered: stored elsewhere, not to be redelivered
+                    continue
+                good.append(
+                    (
+                        msg,
+                        Delivery(
+                            message,
+                            msg.subject,
+                            dict(msg.headers or {}),
+                            "",
+                            md.sequence.stream,
+                            md.num_delivered,
+                        ),
+                    )
+                )
+            if not good:
+                continue
+            if batch_handler is not None:
+                await self._run_batch(batch_handler, good, max_deliver)
+            else:
+                for msg, delivery in good:
+                    await self._run_one(handler, msg, delivery, max_deliver)
+
+    async def _run_one(self, handler, msg: Msg, delivery: Delivery, max_deliver: int) -> None:
+        family = subjects.family(delivery.subject)
+        started = time.perf_counter()
+        try:
+            await handler(delivery)
+        except Exception as exc:
+            await self._failed(msg, delivery, exc, max_deliver)
+        else:
+            await msg.ack()
+        finally:
+            self.metrics.handled(family, time.perf_counter() - started)
+
+    async def _run_batch(self, batch_handler, good, max_deliver: int) -> None:
+        started = time.perf_counter()
+        try:
+            await batch_handler([d for _, d in good])
+        except Exception as exc:
+            for msg, delivery in good:
+                await self._failed(msg, delivery, exc, max_deliver)
+            return
+        for msg, delivery in good:
+            await msg.ack()
+        per = (time.perf_counter() - started) / len(good)
+        for _, delivery in good:
+            self.metrics.handled(subjects.family(delivery.subject), per)
+
+    async def _failed(self, msg: Msg, delivery: Delivery, exc: Exception, max_deliver: int) -> None:
+        self.metrics.error("handler")
+        logger.opt(exception=exc).error(
+            "handler for {} (stream seq {}) failed, attempt {}/{}",
+            delivery.subject,
+            delivery.stream_seq,
+            delivery.num_delivered,
+            max_deliver,
+        )
+        if delivery.num_delivered >= max_deliver:
+            await self.dead_letter(msg, f"handler failed {max_deliver} times: {exc!r}")
+            await msg.term()
+        else:
+            await msg.nak(delay=min(2.0 ** delivery.num_delivered, 30.0))
+
+    async def dead_letter(self, msg: Msg, reason: str) -> None:
+        """Keep an undecodable or unhandleable message on `sys.deadletter.{agent}`, and count it."""
+        family = subjects.family(msg.subject)
+        self.metrics.dead_letter(family)
+        logger.warning("dead letter from {}: {}", msg.subject, reason)
+        now = time.time_ns()
+        letter = DeadLetter(
+            ts_event=now,
+            ts_init=now,
+            agent=self.agent,
+            subject=msg.subject,
+            reason=reason[:2000],
+            payload=bytes(msg.data[:1_000_000]),
+            headers={k: str(v) for k, v in (msg.headers or {}).items()},
+        )
+        try:
+            await self.js.publish(self._dead_subject, encode(letter), timeout=self.request_timeout_s)
+            self.metrics.published(subjects.family(self._dead_subject))
+        except Exception as exc:  # the store is unreachable: at least it is logged and counted
+            self.metrics.error("deadletter")
+            logger.error("could not store dead letter from {}: {}", msg.subject, exc)
+
+    # --- state --------------------------------------------------------------------------------
+    async def kv(self, bucket: str) -> KeyValue:
+        return await self.js.key_value(bucket)
+
+    # --- shutdown -----------------------------------------------------------------------------
+    async def stop_consumers(self) -> None:
+        """Let every pull loop finish the batch in hand (handled and acked), then stop."""
+        for c in self._consumers:
+            c.stopping.set()
+        if self._consumers:
+            await asyncio.gather(*(c.task for c in self._consumers), return_exceptions=True)
+        # A pull subscription has no callback, so nc.drain() would wait on it forever; what it
+        # still holds is unacked and will be redelivered to the next consumer.
+        for c in self._consumers:
+            try:
+                await c.subscription.unsubscribe()
+            except Exception as exc:
+                logger.debug("unsubscribe of a pull consumer failed: {}", exc)
+        self._consumers.clear()
+
+    async def drain(self) -> None:
+        await self.stop_consumers()
+        self._closing["value"] = True
+        if not self.nc.is_closed:
+            try:
+                await self.nc.drain()
+            except Exception as exc:
+                logger.warning("drain did not finish cleanly: {}", exc)
+                await self.nc.close()
+
+    async def flush(self, timeout: float = 2.0) -> None:
+        await self.nc.flush(timeout=timeout)
+
+
+def options_from_config(config, name: str, url: str | None = None, secrets=None) -> ConnectOptions:
+    """ConnectOptions from the typed Config (nats section) and the environment's secrets."""
+    n = config.nats
+    token = secrets.nats_token.reveal() if secrets and secrets.nats_token else None
+    password = secrets.nats_password.reveal() if secrets and secrets.nats_password else None
+    return ConnectOptions(
+        url=url or n.url or f"nats://{n.host}:{n.port}",
+        name=name,
+        connect_timeout_s=n.connect_timeout_s,
+        reconnect_wait_s=n.reconnect_wait_s,
+        request_timeout_s=n.request_timeout_s,
+        drain_timeout_s=n.drain_timeout_s,
+        creds_file=n.creds_file,
+        token=token,
+        user=name if password else None,
+        password=password,
+    )
+
+
+__all__: Sequence[str] = ["Bus", "ConnectOptions", "Delivery", "options_from_config", "MSG_ID"]

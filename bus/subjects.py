@@ -1,0 +1,171 @@
+"""The subject catalogue: the only place subject strings are written.
+
+Subjects go broad to narrow (`md.candle.BTC.1h`). Pass `ANY` ("*") for a token, or use `everything`
+helpers (`>`), only when subscribing; publishing to a wildcard is refused by `check_publishable`.
+"""
+
+from __future__ import annotations
+
+import re
+
+ANY = "*"
+REST = ">"
+
+_TOKEN = re.compile(r"^[^\s.*>]+$")
+
+
+class SubjectError(ValueError):
+    """A subject token is empty or contains whitespace, '.', '*' or '>'."""
+
+
+def _token(value: str, what: str) -> str:
+    if value == ANY or _TOKEN.match(value):
+        return value
+    raise SubjectError(
+        f"invalid {what} {value!r} for a NATS subject: it must be non-empty and contain no "
+        "whitespace, '.', '*' or '>'"
+    )
+
+
+def _join(*parts: str) -> str:
+    return ".".join(parts)
+
+
+# market data -------------------------------------------------------------------------------
+def md_candle(coin: str, interval: str) -> str:
+    return _join("md", "candle", _token(coin, "coin"), _token(interval, "interval"))
+
+
+def md_book(coin: str) -> str:
+    return _join("md", "book", _token(coin, "coin"))
+
+
+def md_trade(coin: str) -> str:
+    return _join("md", "trade", _token(coin, "coin"))
+
+
+def md_ctx(coin: str) -> str:
+    return _join("md", "ctx", _token(coin, "coin"))
+
+
+def md_status() -> str:
+    return "md.status"
+
+
+def md_all() -> str:
+    return "md.>"
+
+
+# research ----------------------------------------------------------------------------------
+def evo_candidate() -> str:
+    return "evo.candidate"
+
+
+def evo_progress() -> str:
+    return "evo.progress"
+
+
+def eval_batch() -> str:
+    return "eval.batch"
+
+
+def val_report(strategy_id: str) -> str:
+    return _join("val", "report", _token(strategy_id, "strategy id"))
+
+
+def life_event(strategy_id: str) -> str:
+    return _join("life", "event", _token(strategy_id, "strategy id"))
+
+
+def life_deathreport(strategy_id: str) -> str:
+    return _join("life", "deathreport", _token(strategy_id, "strategy id"))
+
+
+def regime_state(coin: str) -> str:
+    return _join("regime", "state", _token(coin, "coin"))
+
+
+def alloc_target() -> str:
+    return "alloc.target"
+
+
+# the order path ------------------------------------------------------------------------------
+def order_intent(strategy_id: str) -> str:
+    return _join("order", "intent", _token(strategy_id, "strategy id"))
+
+
+def risk_decision(strategy_id: str) -> str:
+    return _join("risk", "decision", _token(strategy_id, "strategy id"))
+
+
+def risk_state() -> str:
+    return "risk.state"
+
+
+def exec_cmd(coin: str) -> str:
+    return _join("exec", "cmd", _token(coin, "coin"))
+
+
+def exec_event(kind: str, coin: str) -> str:
+    """kind: accepted, rejected, filled, canceled."""
+    return _join("exec", "event", _token(kind, "event kind"), _token(coin, "coin"))
+
+
+def exec_position(coin: str) -> str:
+    return _join("exec", "position", _token(coin, "coin"))
+
+
+# system and control --------------------------------------------------------------------------
+def sys_heartbeat(agent: str) -> str:
+    return _join("sys", "heartbeat", _token(agent, "agent name"))
+
+
+def sys_deadletter(agent: str) -> str:
+    return _join("sys", "deadletter", _token(agent, "agent name"))
+
+
+def sys_clock() -> str:
+    return "sys.clock"
+
+
+def ctl_kill() -> str:
+    return "ctl.kill"
+
+
+def ctl_resume() -> str:
+    return "ctl.resume"
+
+
+def ctl_all() -> str:
+    return "ctl.>"
+
+
+# helpers -----------------------------------------------------------------------------------
+def family(subject: str) -> str:
+    """The subject family used as a metric label: the first two tokens (`md.candle`)."""
+    head, _, rest = subject.partition(".")
+    second = rest.partition(".")[0]
+    return f"{head}.{second}" if second else head
+
+
+def is_wildcard(subject: str) -> bool:
+    return any(tok in (ANY, REST) for tok in subject.split("."))
+
+
+def check_publishable(subject: str) -> str:
+    if not subject or is_wildcard(subject) or any(not t for t in subject.split(".")):
+        raise SubjectError(f"cannot publish to {subject!r}: publish subjects must be concrete")
+    return subject
+
+
+def validate_pattern(subject: str) -> str:
+    """Check a subscription pattern typed by a user (`organism tail`)."""
+    tokens = subject.split(".")
+    for i, tok in enumerate(tokens):
+        if tok == REST and i != len(tokens) - 1:
+            raise SubjectError(f"invalid subject {subject!r}: '>' may only be the last token")
+        if tok not in (ANY, REST) and not _TOKEN.match(tok):
+            raise SubjectError(
+                f"invalid subject {subject!r}: token {tok!r} is empty or contains whitespace"
+            )
+    return subject

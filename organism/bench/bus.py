@@ -1,0 +1,125 @@
+"""`organism bench bus`: request/reply latency raw vs typed, and JetStream publish-with-ack.
+
+One run, one embedded broker on a free loopback port (or --url), the same payload both ways: an
+OrderIntent. Raw is nats-py with bytes in and bytes out; typed is the Bus: encode, decode,
+validate and count on both sides.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+import uuid
+from decimal import Decimal
+from pathlib import Path
+
+NAME = "bus"
+HELP = "request/reply p50/p99 raw vs typed bus, JetStream publish-with-ack p50/p99 (µs)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--iterations", type=int, default=5000, help="measured round trips per case")
+    p.add_argument("--warmup", type=int, default=500)
+    p.add_argument("--url", help="use this NATS server instead of an embedded one")
+
+
+def _pct(samples: list[float], q: float) -> float:
+    s = sorted(samples)
+    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
+
+
+def run(args: argparse.Namespace) -> dict:
+    from bus.broker import EmbeddedBroker
+
+    if args.url:
+        return asyncio.run(_measure(args.url, args.iterations, args.warmup))
+    with tempfile.TemporaryDirectory(prefix="organism-bench-") as tmp:
+        with EmbeddedBroker(store_dir=Path(tmp) / "js") as broker:
+            return asyncio.run(_measure(broker.url, args.iterations, args.warmup))
+
+
+async def _measure(url: str, iterations: int, warmup: int) -> dict:
+    import nats
+
+    from bus import subjects
+    from bus.codec import encode
+    from bus.connection import Bus, ConnectOptions, Delivery
+    from bus.jetstream import provision
+    from schemas import OrderIntent
+
+    now = time.time_ns()
+    intent = OrderIntent(
+        ts_event=now, ts_init=now, correlation_id=str(uuid.uuid4()), intent_id=str(uuid.uuid4()),
+        strategy_id="gp_12_3fa9c2d1", coin="BTC", side="buy", size=Decimal("0.015"),
+        kind="limit", limit_price=Decimal("60123.5"), time_in_force="Gtc",
+        target_position=Decimal("0.015"), reason="long-entry",
+    )
+    payload = encode(intent)
+
+    # raw: two plain connections, bytes echo
+    server = await nats.connect(url, name="bench-raw-server")
+    client = await nats.connect(url, name="bench-raw-client")
+
+    async def echo(msg):
+        await server.publish(msg.reply, msg.data)
+
+    await server.subscribe("bench.raw", cb=echo)
+    await server.flush()
+    raw = await _loop(lambda: client.request("bench.raw", payload, timeout=2), iterations, warmup)
+    await server.drain()
+    await client.drain()
+
+    # typed: two Bus connections, decode + validate + encode on both sides
+    responder = await Bus.connect(ConnectOptions(url=url, name="bench-typed-server"))
+    requester = await Bus.connect(ConnectOptions(url=url, name="bench-typed-client"))
+
+    async def typed_echo(d: Delivery):
+        return d.message
+
+    subject = subjects.order_intent("bench")
+    await responder.subscribe(subject, typed_echo, message_type=OrderIntent)
+    await responder.flush()
+    typed = await _loop(
+        lambda: requester.request(subject, intent, reply_type=OrderIntent, timeout=2),
+        iterations, warmup,
+    )
+
+    # JetStream publish with ack (file storage, de-dup window on), unique msg ids
+    await provision(requester.js)
+    js_subject = subjects.order_intent("bench_js")
+    counter = iter(range(10**9))
+    js = await _loop(
+        lambda: requester.publish_durable(js_subject, intent, msg_id=f"bench-{next(counter)}"),
+        min(iterations, 2000), warmup,
+    )
+    await responder.drain()
+    await requester.drain()
+    raw_p50 = _pct(raw, 0.5)
+    typed_p50 = _pct(typed, 0.5)
+    return {
+        "iterations": iterations,
+        "payload_bytes": len(payload),
+        "raw_p50_us": round(raw_p50, 1),
+        "raw_p99_us": round(_pct(raw, 0.99), 1),
+        "typed_p50_us": round(typed_p50, 1),
+        "typed_p99_us": round(_pct(typed, 0.99), 1),
+        "typed_overhead_p50_pct": round(100 * (typed_p50 - raw_p50) / raw_p50, 1),
+        "js_publish_p50_us": round(_pct(js, 0.5), 1),
+        "js_publish_p99_us": round(_pct(js, 0.99), 1),
+        "raw_mean_us": round(statistics.fmean(raw), 1),
+        "typed_mean_us": round(statistics.fmean(typed), 1),
+    }
+
+
+async def _loop(call, iterations: int, warmup: int) -> list[float]:
+    for _ in range(warmup):
+        await call()
+    out = []
+    for _ in range(iterations):
+        t0 = time.perf_counter_ns()
+        await call()
+        out.append((time.perf_counter_ns() - t0) / 1000)
+    return out

@@ -1,0 +1,124 @@
+"""`organism up`: the broker, JetStream provisioning, then every Procfile process, supervised."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+from loguru import logger
+from rich.console import Console
+
+from bus.broker import BrokerError
+from bus.log import setup_logging
+from organism.config import PROJECT_ROOT, Config, load_secrets
+from organism.procfile import ProcfileError, read_procfile
+from organism.supervisor import Child, Supervisor, resolve_command
+
+# Procfile entries `up` provides itself or runs only for a given venue.
+BROKER_ENTRY = "nats"
+VENUE_ENTRY = "venue"
+
+
+def procfile_path(config: Config) -> Path:
+    p = Path(config.organism.procfile)
+    if p.is_absolute():
+        return p
+    return p if p.exists() else PROJECT_ROOT / p
+
+
+def run_up(config: Config, *, duration: float | None = None, config_path: str | None = None) -> int:
+    from bus.broker import EmbeddedBroker
+
+    console = Console()
+    data = config.data_dir
+    logs = data / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    setup_logging("up", level=config.organism.log_level, log_dir=logs,
+                  secrets=load_secrets().values())
+    try:
+        processes = read_procfile(procfile_path(config))
+    except ProcfileError as exc:
+        console.print(f"[red]organism up: {exc}[/]")
+        return 2
+
+    broker = None
+    url = config.nats.url
+    if not url:
+        broker = EmbeddedBroker(
+            store_dir=data / "nats", host=config.nats.host, port=config.nats.port,
+            log_file=logs / "nats.log",
+        )
+        try:
+            broker.start()
+        except BrokerError as exc:
+            console.print(f"[red]organism up: {exc}[/]")
+            return 1
+        url = broker.url
+    try:
+        return asyncio.run(_supervise(config, url, processes, duration, config_path, console))
+    finally:
+        if broker is not None:
+            broker.stop()
+            logger.info("broker stopped")
+
+
+async def _supervise(config, url, processes, duration, config_path, console) -> int:
+    from agents import KNOWN_AGENTS
+    from bus.connection import Bus, ConnectOptions
+    from bus.jetstream import provision
+
+    js = config.jetstream
+    bus = await Bus.connect(ConnectOptions(url=url, name="organism-up", initial_attempts=5))
+    await provision(bus.js, duplicate_window_s=js.duplicate_window_s,
+                    max_age_days=js.max_age_days, replicas=js.replicas)
+    await bus.drain()
+
+    env = {"ORGANISM__NATS__URL": url}
+    if config_path:
+        env["ORGANISM_CONFIG"] = str(Path(config_path).resolve())
+    logs = config.data_dir / "logs"
+    children = []
+    for proc in processes:
+        if proc.name == BROKER_ENTRY:
+            continue  # this process is the broker's supervisor already
+        if proc.name == VENUE_ENTRY and config.venue.network != "sim":
+            continue  # trading against testnet or mainnet: no local exchange
+        children.append(Child(proc.name, resolve_command(proc.command), env,
+                              log_path=str(logs / f"{proc.name}.out")))
+    sup = Supervisor(
+        children,
+        backoff_initial_s=config.supervisor.restart_backoff_initial_s,
+        backoff_max_s=config.supervisor.restart_backoff_max_s,
+        stable_after_s=config.supervisor.stable_after_s,
+        stop_timeout_s=config.supervisor.stop_timeout_s,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await sup.start()
+
+    console.print(f"[bold green]organism up[/]: NATS {url}, data {config.data_dir}")
+    for c in children:
+        port = ""
+        if c.name in KNOWN_AGENTS and config.metrics.enabled and config.metrics.base_port:
+            port = f"metrics http://{config.metrics.host}:{config.metrics.base_port + KNOWN_AGENTS.index(c.name)}/metrics"
+        console.print(f"  {c.name:<12} {' '.join(c.argv[2:] if c.argv[1:2] == ['-m'] else c.argv)}  {port}")
+    if config.venue.network == "sim" and any(c.name == VENUE_ENTRY for c in children):
+        console.print(f"  venue: local exchange http://{config.venue.sim.host}:{config.venue.sim.port}")
+    console.print(f"  logs: {logs}   watch: `organism status`, `organism tail '>'`   stop: Ctrl-C")
+
+    try:
+        if duration:
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=duration)
+            except asyncio.TimeoutError:
+                pass
+        else:
+            await stop.wait()
+    finally:
+        console.print("stopping: draining agents")
+        await sup.stop()
+    console.print("[bold]organism stopped[/]")
+    return 0
