@@ -66,3 +66,19 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "c
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.01)
+
+
+def signed_post(url: str, wallet: LocalAccount, action: dict, nonce: int | None = None) -> Any:
+    """POST an action signed as the SDK signs it (testnet source), returning the parsed reply."""
+    import requests
+    from hyperliquid.utils.signing import get_timestamp_ms, sign_l1_action
+
+    nonce = get_timestamp_ms() if nonce is None else nonce
+    signature = sign_l1_action(wallet, action, None, nonce, None, False)
+    body = {"action": action, "nonce": nonce, "signature": signature, "vaultAddress": None, "expiresAfter": None}
+    return requests.post(url + "/exchange", json=body, timeout=SDK_TIMEOUT_S).json()
+
+
+def statuses(reply: dict) -> list:
+    assert reply["status"] == "ok", reply
+    return reply["response"]["data"]["statuses"]
