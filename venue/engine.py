@@ -271,9 +271,6 @@ class Exchange:
             return {"error": rules.with_asset(rules.INVALID_PRICE, asset)}
         if not reduce_only and px * sz < self.min_notional:
             return {"error": rules.with_asset(rules.MIN_NOTIONAL, asset)}
-        szi = acct.szi(coin)
-        if reduce_only and (szi == 0 or (szi > 0) == is_buy):
-            return {"error": rules.with_asset(rules.REDUCE_ONLY, asset)}
         order = Order(
             oid=0, coin=coin, asset=asset, user=acct.address, is_buy=is_buy, px=px, sz=sz, orig_sz=sz,
             tif=tif or "Gtc", reduce_only=reduce_only, cloid=cloid, timestamp=now_ms,
@@ -293,6 +290,10 @@ class Exchange:
             self._remember(order, "open", now_ms)
             self._order_update(order, "open", now_ms)
             return _resting(order)
+        # Reduce-only triggers are judged when they fire (a stop may be placed before its position).
+        szi = acct.szi(coin)
+        if reduce_only and (szi == 0 or (szi > 0) == is_buy):
+            return {"error": rules.with_asset(rules.REDUCE_ONLY, asset)}
         book = self.books[coin]
         if tif == "Alo" and book.crosses(is_buy, px):
             bbo = f"{fmt(book.best_bid() or ZERO)}@{fmt(book.best_ask() or ZERO)}"
