@@ -584,7 +584,7 @@ class Exchange:
                 szi = acct.szi(coin)
                 if szi == 0:
                     continue
-                amount = (szi * oracle * rate).quantize(Decimal("0.000001"))
+                amount = szi * oracle * rate  # exact: the payments of all sides sum to zero
                 acct.pay_funding(coin, amount)
                 if not acct.exempt:
                     self.outbox.append(
