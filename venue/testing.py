@@ -137,6 +137,11 @@ class SimThread:
         assert self.server is not None
         return asyncio.run_coroutine_threadsafe(self.server.admin(name, body), self.loop).result(timeout)
 
+    def now_ms(self) -> int:
+        """The venue's clock (wall clock plus whatever `advance` added), ms."""
+        assert self.server is not None
+        return self.server.now_ms()
+
     def fund(self, address: str, usdc: str | Decimal) -> None:
         self.admin("fund", address=address, usdc=str(usdc))
 
