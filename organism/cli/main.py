@@ -15,6 +15,7 @@ COMMANDS: tuple[str, ...] = (
     "organism.cli.runtime_cmds",  # up, agent, nats, status, tail
     "organism.cli.config_cmd",  # config
     "organism.cli.bench_cmd",  # bench ...
+    "organism.cli.sim_cmd",  # sim
 )
 
 

@@ -1,0 +1,93 @@
+"""`organism sim`: run the local Hyperliquid-compatible exchange until SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+
+import msgspec
+from loguru import logger
+
+from venue.config import SimConfig
+
+MARKETS = ("synthetic", "frozen")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "sim",
+        help="run the local Hyperliquid-compatible exchange (the offline venue)",
+        description="Serve Hyperliquid's /info, /exchange and /ws on loopback, driven by a seeded market.",
+    )
+    p.add_argument("--host", help="address to bind (default: [venue.sim].host)")
+    p.add_argument("--port", type=int, help="port to bind, 0 for a free one (default: [venue.sim].port)")
+    p.add_argument("--market", metavar="SPEC", help=f"market driver: {' | '.join(MARKETS)} (default: [venue.sim].market)")
+    p.add_argument("--seed", type=int, help="seed of the synthetic market (default: [venue.sim].seed)")
+    p.set_defaults(func=run)
+
+
+def sim_config(args: argparse.Namespace) -> SimConfig:
+    """[venue.sim] from the organism config (when it can be loaded), then the command-line flags."""
+    base = _configured(getattr(args, "config", None) or os.environ.get("ORGANISM_CONFIG") or None)
+    if base is None:
+        base = SimConfig()
+    overrides = {k: getattr(args, k) for k in ("host", "port", "market", "seed") if getattr(args, k, None) is not None}
+    return msgspec.structs.replace(base, **overrides)
+
+
+def _configured(path: str | None) -> SimConfig | None:
+    try:
+        from organism.config import load_config
+    except ImportError:  # the venue also runs from a bare checkout of venue/
+        return None
+    sim = getattr(getattr(load_config(path), "venue", None), "sim", None)
+    return sim if isinstance(sim, SimConfig) else None
+
+
+def run(args: argparse.Namespace) -> int:
+    config = sim_config(args)
+    if config.market not in MARKETS:
+        print(f"organism sim: error: unknown market {config.market!r}; choose one of {', '.join(MARKETS)}", file=sys.stderr)
+        return 2
+    return asyncio.run(_serve(config))
+
+
+async def _serve(config: SimConfig) -> int:
+    from aiohttp import web
+
+    from venue.server import SimServer, build_app
+
+    server = SimServer(config)
+    runner = web.AppRunner(build_app(server), handle_signals=False, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    print(f"venue: local Hyperliquid-compatible exchange at http://{host}:{port} (ws://{host}:{port}/ws)", flush=True)
+    logger.info("venue serving on {}:{} market={} seed={}", host, port, config.market, config.seed)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+    logger.info("venue stopped")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="organism")
+    parser.add_argument("--config", metavar="FILE")
+    sub = parser.add_subparsers(dest="command", required=True)
+    register(sub)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
