@@ -16,6 +16,7 @@ COMMANDS: tuple[str, ...] = (
     "organism.cli.config_cmd",  # config
     "organism.cli.bench_cmd",  # bench ...
     "organism.cli.sim_cmd",  # sim
+    "organism.cli.backtest_cmd",
 )
 
 

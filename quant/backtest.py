@@ -1,0 +1,34 @@
+"""One call from genome to metrics: tree → signals → simulation → metrics.
+
+Evolution, validation and the CLI all go through `evaluate`, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from quant.data import Dataset
+from quant.genome import Strategy
+from quant.metrics import compute_metrics
+from quant.signals import IndicatorCache, Signals, compile_signals
+from quant.sim import BacktestResult, SimConfig, simulate
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    signals: Signals
+    result: BacktestResult
+    metrics: dict[str, float]
+
+
+def evaluate(strategy: Strategy, dataset: Dataset, config: SimConfig = SimConfig(),
+             cache: IndicatorCache | None = None) -> Evaluation:
+    """Backtest `strategy` on `dataset`; pass one IndicatorCache for many strategies on the
+    same dataset so each indicator is computed once."""
+    if cache is None:
+        cache = IndicatorCache(dataset)
+    elif cache.dataset is not dataset:
+        raise ValueError("the IndicatorCache belongs to another dataset")
+    signals = compile_signals(strategy, cache)
+    result = simulate(strategy, signals, dataset, config)
+    return Evaluation(signals, result, compute_metrics(result))

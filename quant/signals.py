@@ -1,0 +1,117 @@
+"""Compile a strategy genome into signal arrays over a dataset, without look-ahead.
+
+A decision at bar t reads data up to bar t's close (every primitive is causal) and the simulator
+fills it at bar t+1's open. Indicators are computed once per (primitive, arguments) per dataset
+and kept in a bounded LRU cache, so a population of genomes shares them.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+
+from quant import nb_indicators as nb
+from quant.data import Dataset
+from quant.genome import Strategy
+from quant.primitives import PRIMITIVES
+from quant.types import THRESHOLD_CONST, WINDOW_CONST, Node
+
+
+class IndicatorCache:
+    """Evaluates trees over one dataset, memoising cacheable subtrees (LRU, bounded in bytes)."""
+
+    def __init__(self, dataset: Dataset, max_bytes: int = 512 * 2**20):
+        self.dataset = dataset
+        self.max_bytes = int(max_bytes)
+        self._store: OrderedDict[Node, np.ndarray] = OrderedDict()
+        self._bytes = 0
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+    def evaluate(self, node: Node):
+        """The value of `node`: an array of len(dataset) (float64 or bool), or a constant."""
+        if node.name == WINDOW_CONST or node.name == THRESHOLD_CONST:
+            return node.value
+        prim = PRIMITIVES[node.name]
+        if not prim.cached:
+            return prim.fn(self.dataset, *[self.evaluate(c) for c in node.children])
+        hit = self._store.get(node)
+        if hit is not None:
+            self._store.move_to_end(node)
+            self.hits += 1
+            return hit
+        self.misses += 1
+        out = prim.fn(self.dataset, *[self.evaluate(c) for c in node.children])
+        out.flags.writeable = False  # shared between genomes: nobody may change it
+        self._put(node, out)
+        return out
+
+    def _put(self, node: Node, arr: np.ndarray) -> None:
+        if arr.nbytes > self.max_bytes:
+            return
+        self._store[node] = arr
+        self._bytes += arr.nbytes
+        while self._bytes > self.max_bytes:
+            _, old = self._store.popitem(last=False)
+            self._bytes -= old.nbytes
+
+    def clear(self) -> None:
+        self._store.clear()
+        self._bytes = 0
+
+
+@dataclass(frozen=True)
+class Signals:
+    """Decisions taken at each bar's close (filled at the next bar's open)."""
+
+    long_entry: np.ndarray  # bool
+    long_exit: np.ndarray
+    short_entry: np.ndarray
+    short_exit: np.ndarray
+    size: np.ndarray  # float64, target notional / equity for an entry decided at this bar
+
+
+def _as_bool(x, n: int) -> np.ndarray:
+    arr = np.asarray(x)
+    if arr.dtype != np.bool_:
+        arr = arr.astype(np.bool_)
+    if arr.shape != (n,):
+        raise ValueError(f"signal has shape {arr.shape}, expected ({n},)")
+    return np.ascontiguousarray(arr)
+
+
+def position_size(strategy: Strategy, cache: IndicatorCache) -> np.ndarray:
+    """Per-bar target size (multiple of equity) from the sizing gene; 0 while undefined."""
+    ds = cache.dataset
+    n = len(ds)
+    sz = strategy.size
+    if sz.kind == "fixed":
+        return np.full(n, float(sz.fraction))
+    key = Node("realized-vol", (Node("close"), Node(WINDOW_CONST, (), int(sz.window))))
+    rv = cache.evaluate(key) * np.sqrt(ds.bars_per_year)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        size = sz.target_vol / rv
+    return np.where(np.isfinite(size), size, 0.0)
+
+
+def compile_signals(strategy: Strategy, cache: IndicatorCache) -> Signals:
+    n = len(cache.dataset)
+    le, lx, se, sx = (_as_bool(cache.evaluate(t), n) for t in strategy.trees())
+    return Signals(le, lx, se, sx, position_size(strategy, cache))
+
+
+def signals_for(strategy: Strategy, dataset: Dataset) -> Signals:
+    """One-off compile with a private cache (use an IndicatorCache to share work)."""
+    return compile_signals(strategy, IndicatorCache(dataset))
+
+
+__all__ = ["IndicatorCache", "Signals", "compile_signals", "signals_for", "position_size", "nb"]

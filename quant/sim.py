@@ -1,0 +1,307 @@
+"""The simulation kernel: one numba pass per strategy over bars, long and short.
+
+Timing: signals decided at bar t's close fill at bar t+1's open (taker fee + slippage). Stops,
+trailing stops and take-profits trigger inside the bar from its high/low; when both a stop and a
+take-profit could have been touched in one bar, the stop wins (we cannot know the order, so we
+assume the worse). A bar that opens through a level fills at the open. Funding is charged at each
+bar's close on the position held: longs pay a positive rate. Equity is cash + position · close.
+
+Signal resolution follows vectorbt's `from_signals` defaults so the two agree where they model the
+same thing: an entry and an exit on the same side at once cancel; long and short entries at once
+cancel; an opposite entry reverses the position; no pyramiding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from quant.data import Dataset
+from quant.genome import Strategy
+from quant.signals import Signals
+
+TAKER_FEE_BPS = 4.5  # Hyperliquid base tier
+MAKER_FEE_BPS = 1.5
+DEFAULT_FUNDING_PER_HOUR = 0.0000125  # 0.01 % per 8 h, Hyperliquid's baseline interest component
+
+# Trade record columns (float64 matrix, one row per trade).
+T_ENTRY_IDX, T_EXIT_IDX, T_DIR, T_SIZE, T_ENTRY_PX, T_EXIT_PX, T_PNL, T_RET, T_REASON = range(9)
+N_TRADE_COLS = 9
+# Exit reasons.
+EXIT_SIGNAL, EXIT_STOP, EXIT_TAKE_PROFIT, EXIT_TRAILING, EXIT_MAX_HOLD, EXIT_END = range(6)
+EXIT_NAMES = ("signal", "stop-loss", "take-profit", "trailing-stop", "max-hold", "end-of-data")
+
+# Pending actions decided at a close.
+_NONE, _OPEN_LONG, _OPEN_SHORT, _CLOSE = 0, 1, 2, 3
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
+def simulate_nb(open_, high, low, close, funding, le, lx, se, sx, size, size_is_units,
+                fee, slippage, stop_loss, take_profit, trailing_stop, max_hold, max_leverage,
+                init_cash):
+    """Run one strategy. Fractions everywhere: fee and slippage per fill (4.5 bps = 0.00045),
+    stops as fractions of the entry fill price, funding per bar. NaN disables a stop, max_hold < 1
+    disables the holding limit. `size` is notional / equity, or units when size_is_units.
+
+    Returns (equity, returns, position, turnover, trades, n_trades): equity at each close, simple
+    per-bar returns, position in units at each close, traded notional / equity per bar, and the
+    trade records (see T_* columns).
+    """
+    n = close.shape[0]
+    equity = np.empty(n)
+    rets = np.empty(n)
+    position = np.empty(n)
+    turnover = np.zeros(n)
+    trades = np.empty((n // 2 + 2, N_TRADE_COLS))
+    nt = 0
+    cash = init_cash
+    pos = 0.0
+    entry_px = 0.0
+    entry_idx = -1
+    entry_cost = 0.0  # cash paid (long) or margin notional (short) at entry, for trade returns
+    trade_pnl = 0.0  # running fees + funding for the open trade
+    peak = 0.0
+    pending = _NONE
+    pending_size = 0.0
+    prev_eq = init_cash
+    alive = True
+    has_sl = not np.isnan(stop_loss)
+    has_tp = not np.isnan(take_profit)
+    has_tr = not np.isnan(trailing_stop)
+    for t in range(n):
+        o = open_[t]
+        # 1. fills at this bar's open, for the decision taken at the previous close
+        opened_now = False
+        if pending != _NONE and alive:
+            if pos != 0.0:
+                px = o * (1.0 - slippage) if pos > 0 else o * (1.0 + slippage)
+                eq_before = cash + pos * o
+                notional = abs(pos) * px
+                cash += pos * px - notional * fee
+                if eq_before > 0:
+                    turnover[t] += notional / eq_before
+                pnl = pos * (px - entry_px) - notional * fee + trade_pnl
+                trades[nt, T_ENTRY_IDX] = entry_idx
+                trades[nt, T_EXIT_IDX] = t
+                trades[nt, T_DIR] = 1.0 if pos > 0 else -1.0
+                trades[nt, T_SIZE] = abs(pos)
+                trades[nt, T_ENTRY_PX] = entry_px
+                trades[nt, T_EXIT_PX] = px
+                trades[nt, T_PNL] = pnl
+                trades[nt, T_RET] = pnl / entry_cost
+                trades[nt, T_REASON] = EXIT_MAX_HOLD if pending == _CLOSE and max_hold >= 1 and \
+                    t - entry_idx >= max_hold else EXIT_SIGNAL
+                nt += 1
+                pos = 0.0
+            if (pending == _OPEN_LONG or pending == _OPEN_SHORT) and cash > 0.0 and \
+                    pending_size > 0.0:
+                if pending == _OPEN_LONG:
+                    px = o * (1.0 + slippage)
+                else:
+                    px = o * (1.0 - slippage)
+                cap = max_leverage * cash / (px * (1.0 + fee))
+                if size_is_units:
+                    units = min(pending_size, cap)
+                else:
+                    units = min(pending_size, max_leverage) * cash / (px * (1.0 + fee))
+                    units = min(units, cap)
+                notional = units * px
+                turnover[t] += notional / cash
+                if pending == _OPEN_LONG:
+                    cash -= notional * (1.0 + fee)
+                    pos = units
+                else:
+                    cash += notional * (1.0 - fee)
+                    pos = -units
+                entry_px = px
+                entry_idx = t
+                entry_cost = notional
+                trade_pnl = -notional * fee
+                peak = px
+                opened_now = True
+            pending = _NONE
+        # 2. stops inside the bar; the stop is checked before the take-profit (conservative)
+        if pos != 0.0 and alive and (has_sl or has_tp or has_tr):
+            exit_px = np.nan
+            reason = 0
+            if pos > 0:
+                stop = -np.inf
+                if has_sl:
+                    stop = entry_px * (1.0 - stop_loss)
+                    reason = EXIT_STOP
+                if has_tr and peak * (1.0 - trailing_stop) > stop:
+                    stop = peak * (1.0 - trailing_stop)
+                    reason = EXIT_TRAILING
+                if (has_sl or has_tr) and not opened_now and o <= stop:
+                    exit_px = o
+                elif (has_sl or has_tr) and low[t] <= stop:
+                    exit_px = stop
+                elif has_tp:
+                    target = entry_px * (1.0 + take_profit)
+                    if not opened_now and o >= target:
+                        exit_px = o
+                        reason = EXIT_TAKE_PROFIT
+                    elif high[t] >= target:
+                        exit_px = target
+                        reason = EXIT_TAKE_PROFIT
+                fill = exit_px * (1.0 - slippage)
+            else:
+                stop = np.inf
+                if has_sl:
+                    stop = entry_px * (1.0 + stop_loss)
+                    reason = EXIT_STOP
+                if has_tr and peak * (1.0 + trailing_stop) < stop:
+                    stop = peak * (1.0 + trailing_stop)
+                    reason = EXIT_TRAILING
+                if (has_sl or has_tr) and not opened_now and o >= stop:
+                    exit_px = o
+                elif (has_sl or has_tr) and high[t] >= stop:
+                    exit_px = stop
+                elif has_tp:
+                    target = entry_px * (1.0 - take_profit)
+                    if not opened_now and o <= target:
+                        exit_px = o
+                        reason = EXIT_TAKE_PROFIT
+                    elif low[t] <= target:
+                        exit_px = target
+                        reason = EXIT_TAKE_PROFIT
+                fill = exit_px * (1.0 + slippage)
+            if not np.isnan(exit_px):
+                eq_before = cash + pos * exit_px
+                notional = abs(pos) * fill
+                cash += pos * fill - notional * fee
+                if eq_before > 0:
+                    turnover[t] += notional / eq_before
+                pnl = pos * (fill - entry_px) - notional * fee + trade_pnl
+                trades[nt, T_ENTRY_IDX] = entry_idx
+                trades[nt, T_EXIT_IDX] = t
+                trades[nt, T_DIR] = 1.0 if pos > 0 else -1.0
+                trades[nt, T_SIZE] = abs(pos)
+                trades[nt, T_ENTRY_PX] = entry_px
+                trades[nt, T_EXIT_PX] = fill
+                trades[nt, T_PNL] = pnl
+                trades[nt, T_RET] = pnl / entry_cost
+                trades[nt, T_REASON] = reason
+                nt += 1
+                pos = 0.0
+        if pos > 0 and high[t] > peak:
+            peak = high[t]
+        elif pos < 0 and low[t] < peak:
+            peak = low[t]
+        # 3. funding on the position held through this bar, then mark to the close
+        c = close[t]
+        if pos != 0.0:
+            f = pos * c * funding[t]
+            cash -= f
+            trade_pnl -= f
+        eq = cash + pos * c
+        if alive and eq <= 0.0:  # wiped out: the venue liquidates, nothing trades again
+            alive = False
+            pos = 0.0
+            cash = 0.0
+            eq = 0.0
+        equity[t] = eq
+        rets[t] = eq / prev_eq - 1.0 if prev_eq > 0 else 0.0
+        prev_eq = eq
+        position[t] = pos
+        # 4. decision at this close, for the next open
+        if t == n - 1 or not alive:
+            continue
+        l_in = le[t]
+        l_out = lx[t]
+        s_in = se[t]
+        s_out = sx[t]
+        if l_in and l_out:
+            l_in = False
+            l_out = False
+        if s_in and s_out:
+            s_in = False
+            s_out = False
+        if l_in and s_in:
+            l_in = False
+            s_in = False
+        timed_out = pos != 0.0 and max_hold >= 1 and t - entry_idx + 1 >= max_hold
+        if pos > 0:
+            if s_in:
+                pending = _OPEN_SHORT
+            elif l_out or timed_out:
+                pending = _CLOSE
+        elif pos < 0:
+            if l_in:
+                pending = _OPEN_LONG
+            elif s_out or timed_out:
+                pending = _CLOSE
+        else:
+            if l_in:
+                pending = _OPEN_LONG
+            elif s_in:
+                pending = _OPEN_SHORT
+        pending_size = size[t]
+    # an open position at the end is reported as a trade marked at the last close
+    if pos != 0.0:
+        c = close[n - 1]
+        pnl = pos * (c - entry_px) + trade_pnl
+        trades[nt, T_ENTRY_IDX] = entry_idx
+        trades[nt, T_EXIT_IDX] = n - 1
+        trades[nt, T_DIR] = 1.0 if pos > 0 else -1.0
+        trades[nt, T_SIZE] = abs(pos)
+        trades[nt, T_ENTRY_PX] = entry_px
+        trades[nt, T_EXIT_PX] = c
+        trades[nt, T_PNL] = pnl
+        trades[nt, T_RET] = pnl / entry_cost
+        trades[nt, T_REASON] = EXIT_END
+        nt += 1
+    return equity, rets, position, turnover, trades, nt
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """Costs and limits of a backtest. Fees and slippage in basis points per fill."""
+
+    fee_bps: float = TAKER_FEE_BPS
+    slippage_bps: float = 1.0
+    funding_per_hour: float = DEFAULT_FUNDING_PER_HOUR  # used when the dataset has no funding
+    max_leverage: float = 3.0  # cap on notional / equity at entry
+    init_cash: float = 10_000.0
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    equity: np.ndarray  # at each close, USD
+    returns: np.ndarray  # simple per-bar returns (fractions)
+    position: np.ndarray  # units held at each close (negative = short)
+    turnover: np.ndarray  # traded notional / equity, per bar
+    trades: np.ndarray  # (n_trades, 9) records, columns T_*
+    bars_per_year: float
+    init_cash: float
+
+
+def funding_per_bar(dataset: Dataset, config: SimConfig) -> np.ndarray:
+    """The funding rate charged at each bar's close: the dataset's series, else the constant
+    hourly rate times the bar length in hours."""
+    if dataset.funding is not None:
+        return np.ascontiguousarray(np.nan_to_num(dataset.funding, nan=0.0), dtype=np.float64)
+    return np.full(len(dataset), config.funding_per_hour * dataset.bar_seconds / 3600.0)
+
+
+def _opt(x: float | None) -> float:
+    return np.nan if x is None else float(x)
+
+
+def simulate(strategy: Strategy, signals: Signals, dataset: Dataset,
+             config: SimConfig = SimConfig(), funding: np.ndarray | None = None) -> BacktestResult:
+    """Simulate compiled signals; `funding` (per bar) may be passed in to avoid rebuilding it."""
+    if funding is None:
+        funding = funding_per_bar(dataset, config)
+    eq, rets, pos, turn, trades, nt = simulate_nb(
+        dataset.open, dataset.high, dataset.low, dataset.close, funding,
+        signals.long_entry, signals.long_exit, signals.short_entry, signals.short_exit,
+        signals.size, False, config.fee_bps * 1e-4, config.slippage_bps * 1e-4,
+        _opt(strategy.stop_loss), _opt(strategy.take_profit), _opt(strategy.trailing_stop),
+        -1 if strategy.max_hold is None else int(strategy.max_hold),
+        float(config.max_leverage), float(config.init_cash),
+    )
+    return BacktestResult(eq, rets, pos, turn, trades[:nt].copy(), dataset.bars_per_year,
+                          config.init_cash)
