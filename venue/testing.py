@@ -5,7 +5,8 @@
 - `with SimThread(config) as sim:` for the synchronous `hyperliquid-python-sdk`: the venue runs on
   its own event loop in a daemon thread; `sim.url` is the base URL to hand to `Info`/`Exchange`.
 
-Both expose the admin helpers (fund, jump, tick, advance, freeze, drop_websockets, fail_requests,
+`quiet_config(*wallets)` is the usual test venue; `signed_post` sends a hand-built signed action.
+Both handles expose the admin helpers (fund, jump, tick, advance, freeze, drop_websockets, fail_requests,
 reject_orders, clear_faults) and `call(fn)`, which runs `fn(exchange_core)` on the venue's loop.
 """
 
@@ -19,11 +20,36 @@ from typing import Any, AsyncIterator, Callable, TypeVar
 
 from aiohttp import web
 
-from venue.config import SimConfig
+from venue.config import AccountSpec, SimConfig
 from venue.engine import Exchange
 from venue.server import SimServer, build_app
 
 T = TypeVar("T")
+
+
+def quiet_config(*accounts: Any, usdc: str = "10000", **overrides: Any) -> SimConfig:
+    """A venue for tests: free port, a frozen market that moves only when told (jump/tick), no
+    background ticks, short history, and `accounts` (addresses or eth_account wallets) funded."""
+    fields: dict[str, Any] = dict(
+        port=0,
+        market="frozen",
+        tick_ms=3_600_000,
+        history_minutes=30,
+        accounts=tuple(AccountSpec(address=getattr(a, "address", a), usdc=usdc) for a in accounts),
+    )
+    fields.update(overrides)
+    return SimConfig(**fields)
+
+
+def signed_post(url: str, wallet: Any, action: dict, nonce: int | None = None, timeout: float = 10.0) -> Any:
+    """POST `action` to `url`/exchange signed as the SDK signs it (testnet source); the parsed reply."""
+    import requests
+    from hyperliquid.utils.signing import get_timestamp_ms, sign_l1_action
+
+    nonce = get_timestamp_ms() if nonce is None else nonce
+    signature = sign_l1_action(wallet, action, None, nonce, None, False)
+    body = {"action": action, "nonce": nonce, "signature": signature, "vaultAddress": None, "expiresAfter": None}
+    return requests.post(url + "/exchange", json=body, timeout=timeout).json()
 
 
 class SimHandle:
