@@ -67,5 +67,6 @@ class SimConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     schedule_cancel_min_volume_usd: str = "0"
     schedule_cancel_max_triggers_per_day: int = 10
     ws_idle_timeout_s: float = 60.0
+    ws_messages_per_minute: int = 2000
     # The admin API (fault injection, funding, market control); off in production-like runs.
     admin: bool = True

@@ -188,7 +188,8 @@ class Exchange:
                 continue
             self.cancel_order(order, "canceled", now_ms, notify=False)
             statuses.append(self.place(acct, m.get("order", {}), now_ms))
-        return _ok("order", {"statuses": statuses})
+        # Each status is the replacement order's, as for "order" (response type: unconfirmed).
+        return _ok("batchModify", {"statuses": statuses})
 
     def _act_schedule_cancel(self, acct: Account, action: dict, now_ms: int) -> dict:
         when = action.get("time")
@@ -376,7 +377,9 @@ class Exchange:
             self.outbox.append(("trades", taker.coin, trades))
         return filled, notional
 
-    def _fill(self, taker: Order, maker: Order, px: Decimal, sz: Decimal, now_ms: int) -> dict:
+    def _fill(
+        self, taker: Order, maker: Order, px: Decimal, sz: Decimal, now_ms: int, liquidation: dict | None = None
+    ) -> dict:
         """Book one match for both sides; returns the public trade."""
         tid = self.next_tid
         self.next_tid += 1
@@ -412,6 +415,8 @@ class Exchange:
             }
             if order.cloid:
                 fill["cloid"] = order.cloid
+            if liquidation is not None:
+                fill["liquidation"] = liquidation
             self._record_fill(acct.address, fill)
         self.day_volume[taker.coin] += px * sz
         self.day_base_volume[taker.coin] += sz
@@ -620,7 +625,8 @@ class Exchange:
                 )
                 # The liquidator (the simulator's backstop) takes the position over at the mark.
                 self.books[coin].add(backstop)
-                trade = self._fill(close, backstop, marks[coin], close.sz, now_ms)
+                detail = {"liquidatedUser": acct.address, "markPx": fmt(marks[coin]), "method": "market"}
+                trade = self._fill(close, backstop, marks[coin], close.sz, now_ms, liquidation=detail)
                 self.outbox.append(("trades", coin, [trade]))
                 self.books[coin].remove(backstop)
             logger.info("liquidated {} (account value {}, notional {})", acct.address, value, ntl)

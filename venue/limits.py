@@ -55,6 +55,11 @@ class IpWeightBudget:
         window.append((now_ms, weight))
         return True
 
+    def charge(self, ip: str, weight: int, now_ms: int) -> None:
+        """Spend weight after the fact (may overdraw: the next request is then refused)."""
+        if weight > 0:
+            self.spent.setdefault(ip, deque()).append((now_ms, weight))
+
 
 def info_weight(kind: str, returned_items: int = 0) -> int:
     """/info weight: 2 for the light queries, 20 for the rest, +1 per 60 candles (or items)."""

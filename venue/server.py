@@ -64,6 +64,7 @@ class SimServer:
         self.clock_offset_ms = 0
         self.exchange = Exchange(config, self.now_ms())
         self.weights = IpWeightBudget(config.ip_weight_per_minute)
+        self.ws_messages = IpWeightBudget(config.ws_messages_per_minute)
         self.clients: set[_Client] = set()
         self.frozen = config.market == "frozen"
         self._ticker: asyncio.Task | None = None
@@ -155,6 +156,9 @@ class SimServer:
             reply = info_view.handle_info(self.exchange, body, self.now_ms())
         except info_view.InfoError as exc:
             return web.Response(status=422, text=exc.text)
+        if kind == "candleSnapshot" and isinstance(reply, list):
+            # +1 weight per 60 candles returned, charged after the fact as Hyperliquid does.
+            self.weights.charge(request.remote or "?", len(reply) // 60, self.now_ms())
         return web.json_response(reply)
 
     async def handle_exchange(self, request: web.Request) -> web.Response:
@@ -201,6 +205,10 @@ class SimServer:
         return ws
 
     async def _on_ws_message(self, client: _Client, text: str) -> None:
+        if not self.ws_messages.take(client.ip, 1, self.now_ms()):
+            # (unconfirmed text) Hyperliquid's own words for this limit were not found.
+            await _send(client, {"channel": "error", "data": f"Too many messages sent; limit is {self.config.ws_messages_per_minute} per minute"})
+            return
         try:
             msg = json.loads(text)
         except ValueError:

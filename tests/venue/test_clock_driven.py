@@ -60,6 +60,7 @@ def test_liquidation_when_margin_runs_out(sim: SimThread, exchange: SdkExchange,
     assert status_after["order"]["status"] == "liquidatedCanceled"
     close = exchange.info.user_fills(wallet.address)[0]
     assert close["dir"] == "Close Long" and close["sz"] == "60"
+    assert close["liquidation"] == {"liquidatedUser": wallet.address.lower(), "markPx": str(liq_px - 5), "method": "market"}
 
 
 def test_dead_man_switch_cancels_everything_and_counts_triggers(sim: SimThread, exchange: SdkExchange, wallet) -> None:

@@ -97,7 +97,9 @@ def test_modify_order_replaces_price_and_size(sim: SimThread, exchange: SdkExcha
     cloid = Cloid.from_int(42)
     [status] = statuses(exchange.order("ETH", True, 0.1, 2900.0, GTC, cloid=cloid))
     oid = status["resting"]["oid"]
-    [modified] = statuses(exchange.modify_order(oid, "ETH", True, 0.2, 2950.0, GTC, cloid=cloid))
+    reply = exchange.modify_order(oid, "ETH", True, 0.2, 2950.0, GTC, cloid=cloid)
+    assert reply["response"]["type"] == "batchModify"
+    [modified] = statuses(reply)
     new_oid = modified["resting"]["oid"]
     [order] = exchange.info.open_orders(wallet.address)
     assert (order["oid"], order["limitPx"], order["sz"]) == (new_oid, "2950", "0.2")

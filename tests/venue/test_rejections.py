@@ -138,6 +138,16 @@ def test_per_ip_weight_budget_answers_429(wallet) -> None:
         assert caught.value.status_code == 429
 
 
+def test_candles_cost_weight_by_the_60(wallet) -> None:
+    with SimThread(quiet_config(wallet, ip_weight_per_minute=70, history_minutes=5200)) as venue:
+        info = Info(venue.url, skip_ws=True, timeout=SDK_TIMEOUT_S)  # 40
+        candles = info.candles_snapshot("BTC", "1m", 0, int(time.time() * 1000) + 60_000)  # 20, then +83
+        assert len(candles) == 5000
+        with pytest.raises(ClientError) as caught:
+            info.all_mids()
+        assert caught.value.status_code == 429
+
+
 def test_schedule_cancel_rules(exchange: SdkExchange) -> None:
     now = int(time.time() * 1000)
     assert exchange.schedule_cancel(now + 1000) == {

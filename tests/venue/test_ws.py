@@ -114,3 +114,16 @@ async def test_ping_pong_subscription_errors_and_idle_disconnect() -> None:
             # Silence for longer than the idle limit: the server closes the connection.
             msg = await ws.receive(timeout=10)
             assert msg.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
+
+
+async def test_websocket_message_budget_per_ip() -> None:
+    config = SimConfig(port=0, market="frozen", tick_ms=3_600_000, history_minutes=5, ws_messages_per_minute=3)
+    async with run_sim(config) as venue, aiohttp.ClientSession() as session:
+        async with session.ws_connect(venue.ws_url) as ws:
+            assert (await ws.receive_str(timeout=5)) == "Websocket connection established."
+            for _ in range(3):
+                await ws.send_str(json.dumps({"method": "ping"}))
+                assert json.loads(await ws.receive_str(timeout=5)) == {"channel": "pong"}
+            await ws.send_str(json.dumps({"method": "ping"}))
+            refused = json.loads(await ws.receive_str(timeout=5))
+            assert refused == {"channel": "error", "data": "Too many messages sent; limit is 3 per minute"}
