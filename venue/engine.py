@@ -21,12 +21,16 @@ from venue.config import SimConfig
 from venue.faults import Faults
 from venue.limits import DAY_MS, AddressBudget, NonceBook
 from venue.market import SyntheticMarket
-from venue.signing import SignatureUnrecoverable, recover_signer
+from venue.signing import SignatureUnrecoverable, recover_agent_approver, recover_signer
 from venue.wire import dec, fmt, tx_hash
 
 MARKET_MAKER = "0x00000000000000000000000000000000000000aa"
 BPS = Decimal(10_000)
 MAX_FILLS = 2000
+
+
+class MalformedAction(ValueError):
+    """The body is not an action envelope (Hyperliquid answers HTTP 422)."""
 
 
 @dataclass(slots=True)
@@ -69,6 +73,7 @@ class Exchange:
         self.day_volume: dict[str, Decimal] = {c: ZERO for c in self.coins}
         self.day_base_volume: dict[str, Decimal] = {c: ZERO for c in self.coins}
         self.prev_day_px = dict(self.market.fair)
+        self.agents: dict[str, str] = {}  # API wallet → master account
         self.schedule: dict[str, int] = {}  # user → ms of the armed dead-man switch
         self.schedule_triggers: dict[tuple[str, int], int] = {}  # (user, day) → count
         self.last_funding_slot = now_ms // config.funding_interval_ms
@@ -112,14 +117,18 @@ class Exchange:
         nonce = body.get("nonce")
         signature = body.get("signature")
         if not isinstance(action, dict) or not isinstance(nonce, int) or not isinstance(signature, dict):
-            return _err("Failed to deserialize the JSON body into the target type")
+            raise MalformedAction("not an action envelope")
+        if action.get("type") == "approveAgent":
+            return self._approve_agent(action, signature, nonce, now_ms)
         vault = body.get("vaultAddress")
         expires = body.get("expiresAfter")
         try:
             signer = recover_signer(action, signature, nonce, vault, expires)
         except SignatureUnrecoverable:
             return _err(rules.UNRECOVERABLE)
-        acct = self.accounts.get(signer)
+        # An approved API wallet signs for its master account; nonces stay per signer.
+        owner = self.agents.get(signer, signer)
+        acct = self.accounts.get(owner)
         if acct is None and self.auto_fund > 0:
             acct = self.fund(signer, self.auto_fund)
         if acct is None or acct.exempt:
@@ -130,7 +139,7 @@ class Exchange:
         if refusal:
             return _err(refusal)
         kind = action.get("type")
-        refusal = self.budget.take(signer, _action_count(action), acct.volume)
+        refusal = self.budget.take(acct.address, _action_count(action), acct.volume)
         if refusal:
             return _err(refusal)
         handler = {
@@ -144,6 +153,25 @@ class Exchange:
         if handler is None:
             return _err(rules.UNKNOWN_ACTION.format(kind=kind))
         return handler(acct, action, now_ms)
+
+    def _approve_agent(self, action: dict, signature: dict, nonce: int, now_ms: int) -> dict:
+        """approveAgent: the master account lets `agentAddress` sign its L1 actions."""
+        try:
+            master = recover_agent_approver(action, signature)
+        except SignatureUnrecoverable:
+            return _err(rules.UNRECOVERABLE)
+        acct = self.accounts.get(master)
+        if acct is None or acct.exempt:
+            return _err(rules.UNKNOWN_SIGNER.format(address=master))
+        refusal = self.nonces.check_and_use(master, nonce, now_ms)
+        if refusal:
+            return _err(refusal)
+        agent = str(action.get("agentAddress", "")).lower()
+        if len(agent) != 42 or not agent.startswith("0x"):
+            raise MalformedAction("agentAddress")
+        self.agents[agent] = master
+        logger.info("API wallet {} approved for {}", agent, master)
+        return _ok("default")
 
     def _act_order(self, acct: Account, action: dict, now_ms: int) -> dict:
         statuses = [self.place(acct, wire, now_ms) for wire in action.get("orders", [])]

@@ -19,7 +19,7 @@ from loguru import logger
 
 from venue import info as info_view
 from venue.config import SimConfig
-from venue.engine import Exchange
+from venue.engine import Exchange, MalformedAction
 from venue.faults import RequestFault
 from venue.limits import IpWeightBudget, exchange_weight, info_weight
 
@@ -174,7 +174,10 @@ class SimServer:
             return refusal
         if not isinstance(body, dict):
             return web.Response(status=422, text=info_view.BAD_BODY)
-        reply = self.exchange.handle_action(body, self.now_ms())
+        try:
+            reply = self.exchange.handle_action(body, self.now_ms())
+        except MalformedAction:
+            return web.Response(status=422, text=info_view.BAD_BODY)
         await self.flush()
         return web.json_response(reply)
 

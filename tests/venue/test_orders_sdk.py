@@ -177,3 +177,16 @@ def test_update_leverage(sim: SimThread, exchange: SdkExchange, wallet) -> None:
     [pos] = exchange.info.user_state(wallet.address)["assetPositions"]
     assert pos["position"]["leverage"] == {"type": "cross", "value": 5}
     assert pos["position"]["marginUsed"] == "60"
+
+
+def test_an_approved_api_wallet_trades_for_its_master(sim: SimThread, exchange: SdkExchange, wallet) -> None:
+    reply, agent_key = exchange.approve_agent()
+    assert reply == {"status": "ok", "response": {"type": "default"}}
+    agent = eth_account.Account.from_key(agent_key)
+    as_agent = SdkExchange(agent, sim.url, account_address=wallet.address, timeout=SDK_TIMEOUT_S)
+    [status] = statuses(as_agent.market_open("ETH", True, 0.1))
+    assert status["filled"]["totalSz"] == "0.1"
+    [pos] = as_agent.info.user_state(wallet.address)["assetPositions"]
+    assert pos["position"]["szi"] == "0.1"
+    [closed] = statuses(as_agent.market_close("ETH"))  # reads the master's position via account_address
+    assert closed["filled"]["totalSz"] == "0.1"

@@ -175,3 +175,9 @@ def test_malformed_info_query_is_422(sim: SimThread) -> None:
     reply = requests.post(sim.url + "/info", json={"type": "noSuchQuery"}, timeout=SDK_TIMEOUT_S)
     assert reply.status_code == 422
     assert reply.text == "Failed to deserialize the JSON body into the target type"
+
+
+def test_malformed_exchange_body_is_422(sim: SimThread) -> None:
+    reply = requests.post(sim.url + "/exchange", json={"action": {"type": "order"}}, timeout=SDK_TIMEOUT_S)
+    assert reply.status_code == 422
+    assert reply.text == "Failed to deserialize the JSON body into the target type"
