@@ -25,6 +25,7 @@ from nats.js.kv import KeyValue
 
 from bus import subjects
 from bus.codec import DecodeFailure, decode, encode
+from bus.jetstream import stream_for
 from bus.metrics import AgentMetrics
 from schemas import AnyMessage, DeadLetter, Message
 
@@ -104,7 +105,9 @@ class Bus:
             name=opts.name,
             connect_timeout=opts.connect_timeout_s,
             reconnect_time_wait=opts.reconnect_wait_s,
-            max_reconnect_attempts=-1,
+            # Finite for the first connect (nats-py would loop inside connect() forever; our own
+            # loop below retries with backoff), then forever once connected.
+            max_reconnect_attempts=1,
             allow_reconnect=True,
             drain_timeout=opts.drain_timeout_s,
             error_cb=on_error,
@@ -123,6 +126,7 @@ class Bus:
             attempt += 1
             try:
                 nc = await nats.connect(**kwargs)
+                nc.options["max_reconnect_attempts"] = -1
                 break
             except (OSError, asyncio.TimeoutError, nats.errors.NoServersError) as exc:
                 if opts.initial_attempts and attempt >= opts.initial_attempts:
@@ -178,6 +182,13 @@ class Bus:
         timeout: float | None = None,
     ) -> Any:
         subjects.check_publishable(subject)
+        stream = stream_for(subject)
+        if stream is not None:
+            # The stream would store the request and answer it with its own PubAck.
+            raise subjects.SubjectError(
+                f"cannot send a request on {subject!r}: JetStream stream {stream} stores that "
+                "subject and would answer with a storage ack; use a core-NATS subject"
+            )
         resp = await self.nc.request(subject, encode(message), timeout=timeout or self.request_timeout_s)
         self.metrics.published(subjects.family(subject))
         return decode(resp.data, reply_type)

@@ -8,6 +8,7 @@ same `Nats-Msg-Id` twice (a retry) is stored once.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from nats.js import JetStreamContext
@@ -59,6 +60,7 @@ KV_BUCKETS: dict[str, int] = {  # bucket -> history depth
 }
 
 
+@functools.lru_cache(maxsize=4096)
 def stream_for(subject: str) -> str | None:
     """The stream that stores `subject`, or None for core-NATS-only subjects."""
     for spec in STREAMS:

@@ -140,6 +140,11 @@ def ctl_all() -> str:
     return "ctl.>"
 
 
+def bench(name: str) -> str:
+    """Scratch subjects for `organism bench` (never stored, never consumed by agents)."""
+    return _join("bench", _token(name, "benchmark name"))
+
+
 # helpers -----------------------------------------------------------------------------------
 def family(subject: str) -> str:
     """The subject family used as a metric label: the first two tokens (`md.candle`)."""

@@ -87,7 +87,6 @@ class SupervisorSection(_Section):
 class RecorderSection(_Section):
     database: str = "warehouse.duckdb"  # relative to organism.data_dir
     batch_size: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 256
-    flush_interval_s: PositiveSeconds = 1.0
 
 
 Interval = Literal[

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 from pathlib import Path
 
 from loguru import logger
@@ -30,7 +31,7 @@ def procfile_path(config: Config) -> Path:
 def run_up(config: Config, *, duration: float | None = None, config_path: str | None = None) -> int:
     from bus.broker import EmbeddedBroker
 
-    console = Console()
+    console = Console(soft_wrap=True)
     data = config.data_dir
     logs = data / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -39,7 +40,7 @@ def run_up(config: Config, *, duration: float | None = None, config_path: str | 
     try:
         processes = read_procfile(procfile_path(config))
     except ProcfileError as exc:
-        console.print(f"[red]organism up: {exc}[/]")
+        print(f"organism up: {exc}", file=sys.stderr)
         return 2
 
     broker = None
@@ -52,7 +53,7 @@ def run_up(config: Config, *, duration: float | None = None, config_path: str | 
         try:
             broker.start()
         except BrokerError as exc:
-            console.print(f"[red]organism up: {exc}[/]")
+            print(f"organism up: {exc}", file=sys.stderr)
             return 1
         url = broker.url
     try:

@@ -9,6 +9,8 @@ as a string), never a float.
 
 from __future__ import annotations
 
+import functools
+import typing
 from decimal import Decimal
 from typing import Annotated, ClassVar
 
@@ -40,10 +42,23 @@ class OrderPathMessage(Message, frozen=True, kw_only=True):
     _positive: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self) -> None:
-        for name in self.__struct_fields__:
+        for name, positive in _money_fields(type(self)):
             value = getattr(self, name)
-            if isinstance(value, Decimal):
-                if not value.is_finite():
-                    raise ValueError(f"`{name}` must be a finite amount, got {value}")
-                if name in self._positive and value <= 0:
-                    raise ValueError(f"`{name}` must be > 0, got {value}")
+            if value is None:
+                continue
+            if not value.is_finite():
+                raise ValueError(f"`{name}` must be a finite amount, got {value}")
+            if positive and value <= 0:
+                raise ValueError(f"`{name}` must be > 0, got {value}")
+
+
+@functools.cache
+def _money_fields(cls: type) -> tuple[tuple[str, bool], ...]:
+    """(field, must be positive) for every Decimal-typed field of a message class."""
+    hints = typing.get_type_hints(cls)
+    out = []
+    for name in cls.__struct_fields__:
+        tp = hints[name]
+        if tp is Decimal or Decimal in typing.get_args(tp):
+            out.append((name, name in cls._positive))
+    return tuple(out)

@@ -80,7 +80,11 @@ class Warehouse:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.con = duckdb.connect(str(path))
-        self.con.execute(SCHEMA)
+        self._sql(SCHEMA)
+
+    def _sql(self, sql: str) -> list[tuple]:
+        # DuckDB refuses new work on a connection while a result is unfinished: always drain.
+        return self.con.execute(sql).fetchall()
 
     def write(self, rows: list[Row]) -> int:
         """Insert rows, ignoring (stream, seq) already present. Returns rows offered."""
@@ -89,18 +93,18 @@ class Warehouse:
         table = pa.Table.from_pylist([r.__dict__ for r in rows], schema=_ARROW_SCHEMA)
         self.con.register("incoming", table)
         try:
-            self.con.execute("BEGIN")
-            self.con.execute("INSERT OR IGNORE INTO messages SELECT * FROM incoming")
-            self.con.execute("COMMIT")
+            self._sql("BEGIN")
+            self._sql("INSERT OR IGNORE INTO messages SELECT * FROM incoming")
+            self._sql("COMMIT")
         except Exception:
-            self.con.execute("ROLLBACK")
+            self._sql("ROLLBACK")
             raise
         finally:
             self.con.unregister("incoming")
         return len(rows)
 
     def count(self) -> int:
-        return self.con.execute("SELECT count(*) FROM messages").fetchone()[0]
+        return self._sql("SELECT count(*) FROM messages")[0][0]
 
     def close(self) -> None:
         self.con.close()

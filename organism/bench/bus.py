@@ -66,11 +66,9 @@ async def _measure(url: str, iterations: int, warmup: int) -> dict:
     async def echo(msg):
         await server.publish(msg.reply, msg.data)
 
-    await server.subscribe("bench.raw", cb=echo)
+    raw_subject = subjects.bench("raw")
+    await server.subscribe(raw_subject, cb=echo)
     await server.flush()
-    raw = await _loop(lambda: client.request("bench.raw", payload, timeout=2), iterations, warmup)
-    await server.drain()
-    await client.drain()
 
     # typed: two Bus connections, decode + validate + encode on both sides
     responder = await Bus.connect(ConnectOptions(url=url, name="bench-typed-server"))
@@ -79,13 +77,24 @@ async def _measure(url: str, iterations: int, warmup: int) -> dict:
     async def typed_echo(d: Delivery):
         return d.message
 
-    subject = subjects.order_intent("bench")
+    subject = subjects.bench("typed")
     await responder.subscribe(subject, typed_echo, message_type=OrderIntent)
     await responder.flush()
-    typed = await _loop(
-        lambda: requester.request(subject, intent, reply_type=OrderIntent, timeout=2),
-        iterations, warmup,
-    )
+
+    # Interleaved rounds, so load from other processes and drift hit both cases alike.
+    raw: list[float] = []
+    typed: list[float] = []
+    rounds = max(1, iterations // 250)
+    per_round = max(1, iterations // rounds)
+    for r in range(rounds):
+        raw += await _loop(lambda: client.request(raw_subject, payload, timeout=2),
+                           per_round, warmup if r == 0 else 20)
+        typed += await _loop(
+            lambda: requester.request(subject, intent, reply_type=OrderIntent, timeout=2),
+            per_round, warmup if r == 0 else 20,
+        )
+    await server.drain()
+    await client.drain()
 
     # JetStream publish with ack (file storage, de-dup window on), unique msg ids
     await provision(requester.js)

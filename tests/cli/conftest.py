@@ -1,0 +1,52 @@
+"""Fixtures for tests that run `organism` as a real child process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bus.broker import EmbeddedBroker, free_port
+
+
+@pytest.fixture(scope="module")
+def nats_server(tmp_path_factory):
+    with EmbeddedBroker(store_dir=tmp_path_factory.mktemp("js")) as broker:
+        yield broker
+
+
+@pytest.fixture
+def organism_env(tmp_path, nats_server):
+    """Environment for a child `organism` process: its own data dir, this test's broker."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORGANISM")}
+    env.update(
+        ORGANISM__ORGANISM__DATA_DIR=str(tmp_path / "data"),
+        ORGANISM__NATS__URL=nats_server.url,
+        ORGANISM__METRICS__BASE_PORT="0",
+        ORGANISM__HEARTBEAT__INTERVAL_S="0.3",
+    )
+    return env
+
+
+def organism(*args: str, env: dict, **kw) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "organism.cli.main", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+        **kw,
+    )
+
+
+def run_organism(*args: str, env: dict, timeout: float = 60) -> subprocess.CompletedProcess:
+    p = organism(*args, env=env)
+    out, err = p.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(p.args, p.returncode, out, err)
+
+
+__all__ = ["organism", "run_organism", "free_port"]
