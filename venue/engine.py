@@ -8,8 +8,9 @@ websocket: ("trades", coin, [...]), ("orderUpdates", user, [...]), ("userFills",
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from loguru import logger
@@ -70,9 +71,7 @@ class Exchange:
         self.fills: dict[str, list[dict]] = {}
         self.funding_history: dict[str, list[dict]] = {c: [] for c in self.coins}
         self.funding_rate: dict[str, Decimal] = {c: ZERO for c in self.coins}
-        self.day_volume: dict[str, Decimal] = {c: ZERO for c in self.coins}
-        self.day_base_volume: dict[str, Decimal] = {c: ZERO for c in self.coins}
-        self.prev_day_px = dict(self.market.fair)
+        self.trade_log: dict[str, deque[tuple[int, Decimal, Decimal]]] = {c: deque() for c in self.coins}
         self.agents: dict[str, str] = {}  # API wallet → master account
         self.schedule: dict[str, int] = {}  # user → ms of the armed dead-man switch
         self.schedule_triggers: dict[tuple[str, int], int] = {}  # (user, day) → count
@@ -152,7 +151,11 @@ class Exchange:
         }.get(kind)  # type: ignore[arg-type]
         if handler is None:
             return _err(rules.UNKNOWN_ACTION.format(kind=kind))
-        return handler(acct, action, now_ms)
+        try:
+            return handler(acct, action, now_ms)
+        except (KeyError, TypeError, ValueError, AttributeError, InvalidOperation) as exc:
+            # A field of the wrong shape: Hyperliquid cannot deserialize it either.
+            raise MalformedAction(str(exc)) from exc
 
     def _approve_agent(self, action: dict, signature: dict, nonce: int, now_ms: int) -> dict:
         """approveAgent: the master account lets `agentAddress` sign its L1 actions."""
@@ -283,6 +286,8 @@ class Exchange:
             is_buy, reduce_only = bool(wire["b"]), bool(wire.get("r", False))
             kind = wire["t"]
         except Exception:
+            return {"error": rules.with_asset(rules.INVALID_PRICE, asset)}
+        if not (px.is_finite() and sz.is_finite()):
             return {"error": rules.with_asset(rules.INVALID_PRICE, asset)}
         cloid = wire.get("c")
         cloid = str(cloid).lower() if cloid else None
@@ -446,8 +451,7 @@ class Exchange:
             if liquidation is not None:
                 fill["liquidation"] = liquidation
             self._record_fill(acct.address, fill)
-        self.day_volume[taker.coin] += px * sz
-        self.day_base_volume[taker.coin] += sz
+        self.trade_log[taker.coin].append((now_ms, px * sz, sz))
         self.market.candles.update(taker.coin, px, now_ms, volume=sz, trades=1)
         buyer, seller = (taker.user, maker.user) if taker.is_buy else (maker.user, taker.user)
         return {
@@ -597,11 +601,14 @@ class Exchange:
             logger.info("dead-man switch fired for {}: {} orders canceled", user, len(canceled))
 
     def _fund(self, now_ms: int) -> None:
+        """Pay every funding interval that ended since the last call (a clock jump pays each)."""
         slot = now_ms // self.config.funding_interval_ms
-        if slot <= self.last_funding_slot:
-            return
-        self.last_funding_slot = slot
-        at = slot * self.config.funding_interval_ms
+        first = max(self.last_funding_slot + 1, slot - 24 * 7)
+        for due in range(first, slot + 1):
+            self._fund_once(due * self.config.funding_interval_ms)
+        self.last_funding_slot = max(self.last_funding_slot, slot)
+
+    def _fund_once(self, at: int) -> None:
         interest = Decimal(self.config.funding_interest_8h)
         cap = Decimal(self.config.funding_cap_hourly)
         for coin in self.coins:
@@ -675,6 +682,18 @@ class Exchange:
             )
 
     # ----------------------------------------------------------------- views used by /info
+    def day_volume(self, coin: str, now_ms: int) -> tuple[Decimal, Decimal]:
+        """(USD notional, coin size) traded on `coin` over the last 24 hours."""
+        log = self.trade_log[coin]
+        while log and log[0][0] <= now_ms - DAY_MS:
+            log.popleft()
+        return sum((n for _, n, _ in log), ZERO), sum((q for _, _, q in log), ZERO)
+
+    def prev_day_px(self, coin: str, now_ms: int) -> Decimal:
+        """The price 24 hours ago (from the 1m candles), else the oldest price known."""
+        past = self.market.candles.close_at(coin, now_ms - DAY_MS)
+        return past if past is not None else Decimal(self.specs[coin].start_px)
+
     def liquidation_px(self, acct: Account, coin: str) -> Decimal | None:
         return liquidation_px(acct, coin, self.marks(), self.max_lev)
 

@@ -42,24 +42,25 @@ def meta(ex: Exchange) -> dict:
     }
 
 
-def asset_ctx(ex: Exchange, coin: str) -> dict:
+def asset_ctx(ex: Exchange, coin: str, now_ms: int) -> dict:
     book = ex.books[coin]
     oracle = ex.market.fair[coin]
     mid = book.mid()
     bid, ask = book.best_bid(), book.best_ask()
     oi = sum((max(a.szi(coin), ZERO) for a in ex.accounts.values()), ZERO)
     premium = ((mid - oracle) / oracle).quantize(Decimal("1e-10")) if mid is not None else ZERO
+    day_ntl, day_base = ex.day_volume(coin, now_ms)
     return {
         "funding": fmt(ex.funding_rate[coin]),
         "openInterest": fmt(oi),
-        "prevDayPx": fmt(ex.prev_day_px[coin]),
-        "dayNtlVlm": fmt_usd(ex.day_volume[coin]),
+        "prevDayPx": fmt(ex.prev_day_px(coin, now_ms)),
+        "dayNtlVlm": fmt_usd(day_ntl),
         "premium": fmt(premium),
         "oraclePx": fmt(oracle),
         "markPx": fmt(oracle),
         "midPx": fmt(mid) if mid is not None else None,
         "impactPxs": [fmt(bid), fmt(ask)] if bid is not None and ask is not None else None,
-        "dayBaseVlm": fmt(ex.day_base_volume[coin]),
+        "dayBaseVlm": fmt(day_base),
     }
 
 
@@ -209,7 +210,7 @@ def _spot_meta(ex, body, now):
 
 
 def _meta_ctxs(ex, body, now):
-    return [meta(ex), [asset_ctx(ex, c) for c in ex.coins]]
+    return [meta(ex), [asset_ctx(ex, c, now) for c in ex.coins]]
 
 
 def _all_mids(ex, body, now):

@@ -106,6 +106,18 @@ class CandleStore:
         series = self.series.get((coin, interval), {})
         return [c.wire(coin, interval) for t, c in series.items() if start <= t <= end]
 
+    def close_at(self, coin: str, t_ms: int) -> Decimal | None:
+        """The 1m close at `t_ms`, or the oldest 1m open if `t_ms` is before the history."""
+        series = self.series.get((coin, "1m"))
+        if not series:
+            return None
+        start, _ = candle_bounds("1m", t_ms)
+        candle = series.get(start)
+        if candle is not None:
+            return candle.c
+        first = next(iter(series.values()))
+        return first.o if t_ms < first.t else None
+
     def latest(self, coin: str, interval: str) -> dict | None:
         series = self.series.get((coin, interval))
         if not series:

@@ -270,7 +270,7 @@ class SimServer:
         if kind == "bbo":
             return {"channel": "bbo", "data": info_view.bbo(ex, coin, now)}
         if kind == "activeAssetCtx":
-            return {"channel": "activeAssetCtx", "data": {"coin": coin, "ctx": info_view.asset_ctx(ex, coin)}}
+            return {"channel": "activeAssetCtx", "data": {"coin": coin, "ctx": info_view.asset_ctx(ex, coin, now)}}
         if kind == "candle":
             candle = ex.market.candles.latest(coin, str(sub.get("interval")))
             return {"channel": "candle", "data": candle} if candle else None

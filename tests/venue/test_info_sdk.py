@@ -83,3 +83,14 @@ def test_info_answers_a_stranger_with_an_empty_account(sim: SimThread) -> None:
     assert info.open_orders(stranger) == [] and info.user_fills(stranger) == []
     reply = requests.post(sim.url + "/info", json={"type": "l2Book", "coin": "DOGE"}, timeout=SDK_TIMEOUT_S)
     assert reply.status_code == 200 and reply.json() is None
+
+
+def test_asset_context_counts_the_last_day_of_trading(sim: SimThread, exchange: SdkExchange) -> None:
+    statuses(exchange.market_open("ETH", True, 0.1))
+    _, ctxs = exchange.info.meta_and_asset_ctxs()
+    eth = ctxs[1]
+    assert eth["dayNtlVlm"] == "300.03" and eth["dayBaseVlm"] == "0.1"
+    assert eth["openInterest"] == "0.1"
+    sim.advance(86_400_000 + 60_000)
+    _, ctxs = exchange.info.meta_and_asset_ctxs()
+    assert ctxs[1]["dayNtlVlm"] == "0" and ctxs[1]["prevDayPx"] == "3000"
