@@ -36,7 +36,8 @@ class SimConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     host: str = "127.0.0.1"
     port: int = 8780
     seed: int = 7
-    # "synthetic" (a seeded random walk); "frozen" (prices never move unless jumped).
+    # "synthetic" (a seeded random walk); "frozen" (prices never move unless jumped);
+    # "candles:PATH" (stored candles replayed, JSON/JSON lines); "l2:PATH" (L2 snapshots replayed).
     market: str = "synthetic"
     coins: tuple[CoinSpec, ...] = DEFAULT_COINS
     accounts: tuple[AccountSpec, ...] = ()

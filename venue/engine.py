@@ -21,7 +21,7 @@ from venue.book import Book, Order
 from venue.config import SimConfig
 from venue.faults import Faults
 from venue.limits import DAY_MS, AddressBudget, NonceBook
-from venue.market import SyntheticMarket
+from venue.market import make_market
 from venue.signing import SignatureUnrecoverable, recover_agent_approver, recover_signer
 from venue.wire import dec, fmt, tx_hash
 
@@ -53,7 +53,7 @@ class Exchange:
         self.asset_of = {c.name: i for i, c in enumerate(config.coins)}
         self.max_lev = {c.name: c.max_leverage for c in config.coins}
         self.books = {c: Book(c) for c in self.coins}
-        self.market = SyntheticMarket(config, now_ms)
+        self.market = make_market(config, now_ms)
         self.accounts: dict[str, Account] = {}
         self.taker_fee = Decimal(config.taker_fee_bps) / BPS
         self.maker_fee = Decimal(config.maker_fee_bps) / BPS
@@ -539,12 +539,21 @@ class Exchange:
             fair = self.market.fair[coin]
             spec = self.specs[coin]
             lot = Decimal(1).scaleb(-spec.sz_decimals)
+            ladder = self.market.ladder(coin)
             for is_buy in (False, True):
-                for i in range(cfg.mm_levels):
-                    off = half + step * i
-                    raw = fair * (1 - off) if is_buy else fair * (1 + off)
-                    px = rules.round_price(raw, spec.sz_decimals, up=not is_buy)
-                    sz = max(lot, (level_usd / px).quantize(lot, rounding="ROUND_DOWN"))
+                if ladder is not None:
+                    levels = ladder[0] if is_buy else ladder[1]
+                    quotes = [(rules.round_price(px, spec.sz_decimals, up=not is_buy), sz) for px, sz in levels]
+                else:
+                    quotes = []
+                    for i in range(cfg.mm_levels):
+                        off = half + step * i
+                        raw = fair * (1 - off) if is_buy else fair * (1 + off)
+                        px = rules.round_price(raw, spec.sz_decimals, up=not is_buy)
+                        quotes.append((px, max(lot, (level_usd / px).quantize(lot, rounding="ROUND_DOWN"))))
+                for px, sz in quotes:
+                    if px <= 0 or sz <= 0:
+                        continue
                     order = Order(
                         oid=self._new_oid(), coin=coin, asset=self.asset_of[coin], user=MARKET_MAKER,
                         is_buy=is_buy, px=px, sz=sz, orig_sz=sz, tif="Gtc", timestamp=now_ms, is_synthetic=True,

@@ -7,12 +7,14 @@ The market-data issue will add replayed candles and imported L2 snapshots behind
 from __future__ import annotations
 
 import calendar
+import json
 import math
 import random
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
+from pathlib import Path
 
 from venue.config import SimConfig
 from venue.wire import fmt
@@ -125,15 +127,50 @@ class CandleStore:
         return next(reversed(series.values())).wire(coin, interval)
 
 
-class SyntheticMarket:
+Ladder = tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]  # (bids, asks) of (px, sz)
+
+
+class Market:
+    """What drives the books: a fair (oracle and mark) price per coin, moved one step at a time,
+    and optionally the resting liquidity itself (imported L2 snapshots)."""
+
+    def __init__(self, config: SimConfig) -> None:
+        self.fair: dict[str, Decimal] = {c.name: Decimal(c.start_px) for c in config.coins}
+        self.frozen = False
+        self.candles = CandleStore(config.max_candles)
+
+    def step(self) -> dict[str, Decimal]:
+        return dict(self.fair)
+
+    def jump(self, coin: str, px: Decimal) -> None:
+        self.fair[coin] = px
+
+    def ladder(self, coin: str) -> Ladder | None:
+        """Liquidity to show for `coin` instead of the synthetic ladder (None: synthetic)."""
+        return None
+
+
+def make_market(config: SimConfig, start_ms: int) -> Market:
+    """The market named by `config.market`: synthetic | frozen | candles:PATH | l2:PATH."""
+    spec = config.market
+    if spec in ("synthetic", "frozen"):
+        return SyntheticMarket(config, start_ms)
+    kind, _, path = spec.partition(":")
+    if kind == "candles" and path:
+        return CandleReplay(config, _read_json_records(path))
+    if kind == "l2" and path:
+        return L2Replay(config, _read_json_records(path))
+    raise ValueError(f"unknown market {spec!r}: use synthetic, frozen, candles:PATH or l2:PATH")
+
+
+class SyntheticMarket(Market):
     """A geometric random walk per coin (per-step sd = `volatility`), seeded."""
 
     def __init__(self, config: SimConfig, start_ms: int) -> None:
+        super().__init__(config)
         self.rng = random.Random(config.seed)
         self.sigma = float(config.volatility)
-        self.fair: dict[str, Decimal] = {c.name: Decimal(c.start_px) for c in config.coins}
         self.frozen = config.market == "frozen"
-        self.candles = CandleStore(config.max_candles)
         self._backfill(config.history_minutes, start_ms)
 
     def _backfill(self, minutes: int, end_ms: int) -> None:
@@ -160,8 +197,98 @@ class SyntheticMarket:
                 self.fair[coin] = _round_sig(x)
         return dict(self.fair)
 
+
+
+class CandleReplay(Market):
+    """Stored candles replayed: each step moves every coin to its next candle's close.
+
+    Records are Hyperliquid candle objects (`{"t","s","o","h","l","c","v",...}`); coins absent from
+    the file keep their start price; at the end of the file prices hold.
+    """
+
+    def __init__(self, config: SimConfig, records: list[dict]) -> None:
+        super().__init__(config)
+        self.paths: dict[str, list[Decimal]] = {}
+        for rec in sorted(records, key=lambda r: int(r["t"])):
+            coin = str(rec["s"])
+            if coin in self.fair:
+                self.paths.setdefault(coin, []).append(Decimal(str(rec["c"])))
+        self.cursor = 0
+        for coin, path in self.paths.items():
+            self.fair[coin] = path[0]
+
+    def step(self) -> dict[str, Decimal]:
+        if not self.frozen:
+            self.cursor += 1
+            for coin, path in self.paths.items():
+                self.fair[coin] = path[min(self.cursor, len(path) - 1)]
+        return dict(self.fair)
+
+
+class L2Replay(Market):
+    """Imported L2 snapshots replayed: each step shows every coin's next snapshot as the book.
+
+    Records are l2Book data (`{"coin","time","levels"}`) or lines of Hyperliquid's S3 archive
+    (`{"time", "raw": {"channel": "l2Book", "data": {...}}}`), uncompressed. The fair price is the
+    snapshot's mid; after a jump the snapshot is shifted to centre on the jumped price.
+    """
+
+    def __init__(self, config: SimConfig, records: list[dict]) -> None:
+        super().__init__(config)
+        self.snapshots: dict[str, list[Ladder]] = {}
+        for rec in records:
+            data = rec.get("raw", {}).get("data", rec) if isinstance(rec.get("raw"), dict) else rec
+            coin = str(data["coin"])
+            if coin not in self.fair:
+                continue
+            bids, asks = data["levels"]
+            ladder: Ladder = (
+                [(Decimal(str(l["px"])), Decimal(str(l["sz"]))) for l in bids],
+                [(Decimal(str(l["px"])), Decimal(str(l["sz"]))) for l in asks],
+            )
+            self.snapshots.setdefault(coin, []).append(ladder)
+        self.cursor = 0
+        self.shift: dict[str, Decimal] = {}
+        for coin in self.snapshots:
+            self.fair[coin] = self._mid(coin)
+
+    def _current(self, coin: str) -> Ladder:
+        snaps = self.snapshots[coin]
+        return snaps[min(self.cursor, len(snaps) - 1)]
+
+    def _mid(self, coin: str) -> Decimal:
+        bids, asks = self._current(coin)
+        if bids and asks:
+            return (bids[0][0] + asks[0][0]) / 2
+        return self.fair[coin]
+
+    def step(self) -> dict[str, Decimal]:
+        if not self.frozen:
+            self.cursor += 1
+            for coin in self.snapshots:
+                self.fair[coin] = self._mid(coin) + self.shift.get(coin, Decimal(0))
+        return dict(self.fair)
+
     def jump(self, coin: str, px: Decimal) -> None:
+        if coin in self.snapshots:
+            self.shift[coin] = px - self._mid(coin)
         self.fair[coin] = px
+
+    def ladder(self, coin: str) -> Ladder | None:
+        if coin not in self.snapshots:
+            return None
+        shift = self.shift.get(coin, Decimal(0))
+        bids, asks = self._current(coin)
+        return [(px + shift, sz) for px, sz in bids], [(px + shift, sz) for px, sz in asks]
+
+
+def _read_json_records(path: str) -> list[dict]:
+    """A JSON array, or JSON lines, of objects."""
+    text = Path(path).read_text()
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        return list(json.loads(stripped))
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
 def _round_sig(x: float) -> Decimal:

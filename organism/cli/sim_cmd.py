@@ -13,7 +13,7 @@ from loguru import logger
 
 from venue.config import SimConfig
 
-MARKETS = ("synthetic", "frozen")
+MARKETS = ("synthetic", "frozen", "candles:PATH", "l2:PATH")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -48,19 +48,23 @@ def _configured(path: str | None) -> SimConfig | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from venue.server import SimServer
+
     config = sim_config(args)
-    if config.market not in MARKETS:
-        print(f"organism sim: error: unknown market {config.market!r}; choose one of {', '.join(MARKETS)}", file=sys.stderr)
+    try:
+        server = SimServer(config)
+    except (ValueError, OSError, KeyError) as exc:
+        print(f"organism sim: error: cannot start the market {config.market!r}: {exc}", file=sys.stderr)
         return 2
-    return asyncio.run(_serve(config))
+    return asyncio.run(_serve(server))
 
 
-async def _serve(config: SimConfig) -> int:
+async def _serve(server) -> int:
     from aiohttp import web
 
-    from venue.server import SimServer, build_app
+    from venue.server import build_app
 
-    server = SimServer(config)
+    config = server.config
     runner = web.AppRunner(build_app(server), handle_signals=False, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port)

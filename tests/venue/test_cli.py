@@ -44,3 +44,4 @@ def test_unknown_market_is_a_clear_error() -> None:
     )
     assert out.returncode == 2
     assert "unknown market 'nonsense'" in out.stderr
+    assert "candles:PATH or l2:PATH" in out.stderr

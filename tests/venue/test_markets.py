@@ -1,0 +1,51 @@
+"""Markets that drive the books: stored candles and imported L2 snapshots, replayed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hyperliquid.info import Info
+
+from tests.venue.conftest import SDK_TIMEOUT_S
+from venue.testing import SimThread, quiet_config
+
+
+def test_candle_replay_moves_prices_candle_by_candle(tmp_path: Path, wallet) -> None:
+    path = tmp_path / "eth.jsonl"
+    closes = ["3000", "3010", "2990.5"]
+    lines = [
+        {"t": 1_700_000_000_000 + i * 60_000, "T": 0, "s": "ETH", "i": "1m", "o": c, "h": c, "l": c, "c": c, "v": "1", "n": 1}
+        for i, c in enumerate(closes)
+    ]
+    path.write_text("\n".join(json.dumps(line) for line in reversed(lines)))  # order in the file does not matter
+    with SimThread(quiet_config(wallet, market=f"candles:{path}")) as venue:
+        info = Info(venue.url, skip_ws=True, timeout=SDK_TIMEOUT_S)
+        seen = [info.meta_and_asset_ctxs()[1][1]["oraclePx"]]
+        for _ in range(3):
+            venue.tick()
+            seen.append(info.meta_and_asset_ctxs()[1][1]["oraclePx"])
+        assert seen == ["3000", "3010", "2990.5", "2990.5"]  # then it holds
+        assert info.all_mids()["BTC"] == "60000"  # coins without candles keep their start price
+
+
+def test_l2_snapshots_become_the_book(tmp_path: Path, wallet) -> None:
+    def snapshot(bid: str, ask: str) -> dict:
+        data = {
+            "coin": "BTC",
+            "time": 1_741_683_603_296,
+            "levels": [[{"px": bid, "sz": "1.5", "n": 3}, {"px": "59000", "sz": "2", "n": 1}], [{"px": ask, "sz": "0.7", "n": 2}]],
+        }
+        return {"time": "2025-03-11T09:00:03.296545473", "ver_num": 1, "raw": {"channel": "l2Book", "data": data}}
+
+    path = tmp_path / "BTC.jsonl"
+    path.write_text(json.dumps(snapshot("60000", "60010")) + "\n" + json.dumps(snapshot("61000", "61002")) + "\n")
+    with SimThread(quiet_config(wallet, market=f"l2:{path}")) as venue:
+        info = Info(venue.url, skip_ws=True, timeout=SDK_TIMEOUT_S)
+        book = info.l2_snapshot("BTC")
+        assert [(lvl["px"], lvl["sz"]) for lvl in book["levels"][0]] == [("60000", "1.5"), ("59000", "2")]
+        assert [(lvl["px"], lvl["sz"]) for lvl in book["levels"][1]] == [("60010", "0.7")]
+        venue.tick()
+        assert info.all_mids()["BTC"] == "61001"
+        venue.jump("BTC", "50001")
+        assert info.l2_snapshot("BTC")["levels"][1][0]["px"] == "50002"
