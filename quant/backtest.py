@@ -11,7 +11,7 @@ from quant.data import Dataset
 from quant.genome import Strategy
 from quant.metrics import compute_metrics
 from quant.signals import IndicatorCache, Signals, compile_signals
-from quant.sim import BacktestResult, SimConfig, simulate
+from quant.sim import BacktestResult, SimConfig, Workspace, simulate
 
 
 @dataclass(frozen=True)
@@ -32,3 +32,22 @@ def evaluate(strategy: Strategy, dataset: Dataset, config: SimConfig = SimConfig
     signals = compile_signals(strategy, cache)
     result = simulate(strategy, signals, dataset, config)
     return Evaluation(signals, result, compute_metrics(result))
+
+
+class Evaluator:
+    """Many strategies on one dataset: a shared indicator cache and reused simulation buffers.
+
+    `metrics(strategy)` is evolution's fitness call; nothing it returns aliases the buffers.
+    """
+
+    def __init__(self, dataset: Dataset, config: SimConfig = SimConfig(),
+                 cache_bytes: int = 512 * 2**20):
+        self.dataset = dataset
+        self.config = config
+        self.cache = IndicatorCache(dataset, cache_bytes)
+        self.workspace = Workspace(dataset, config)
+
+    def metrics(self, strategy: Strategy) -> dict[str, float]:
+        signals = compile_signals(strategy, self.cache)
+        result = simulate(strategy, signals, self.dataset, self.config, self.workspace)
+        return compute_metrics(result)

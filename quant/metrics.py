@@ -71,14 +71,19 @@ def return_stats_nb(r, equity, init_cash, lags):
                 mdd = dd
     rho = np.zeros(lags)
     if m2 > 0:
-        for k in range(1, lags + 1):
-            if k >= n:
-                break
-            acc = 0.0
-            for i in range(k, n):
-                acc += (r[i] - mean) * (r[i - k] - mean)
-            rho[k - 1] = acc / m2
+        for k in range(1, min(lags, n - 1) + 1):
+            rho[k - 1] = _lag_product_nb(r, mean, k) / m2
     return mean, std, math.sqrt(down / n), skew, kurt, mdd, mdur, rho
+
+
+@njit(cache=True, error_model="numpy", nogil=True, fastmath=True)
+def _lag_product_nb(r, mean, k):
+    # Σ (r_i - mean)(r_{i-k} - mean); fastmath lets LLVM vectorise the reduction (the only
+    # loop here that runs lags × bars times)
+    acc = 0.0
+    for i in range(k, r.shape[0]):
+        acc += (r[i] - mean) * (r[i - k] - mean)
+    return acc
 
 
 def lo_eta(rho: np.ndarray, q: float) -> float:

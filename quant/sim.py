@@ -41,20 +41,35 @@ _NONE, _OPEN_LONG, _OPEN_SHORT, _CLOSE = 0, 1, 2, 3
 def simulate_nb(open_, high, low, close, funding, le, lx, se, sx, size, size_is_units,
                 fee, slippage, stop_loss, take_profit, trailing_stop, max_hold, max_leverage,
                 init_cash):
-    """Run one strategy. Fractions everywhere: fee and slippage per fill (4.5 bps = 0.00045),
-    stops as fractions of the entry fill price, funding per bar. NaN disables a stop, max_hold < 1
-    disables the holding limit. `size` is notional / equity, or units when size_is_units.
-
-    Returns (equity, returns, position, turnover, trades, n_trades): equity at each close, simple
-    per-bar returns, position in units at each close, traded notional / equity per bar, and the
-    trade records (see T_* columns).
-    """
+    """`simulate_into_nb` with freshly allocated outputs; returns (equity, returns, position,
+    turnover, trades, n_trades)."""
     n = close.shape[0]
     equity = np.empty(n)
     rets = np.empty(n)
     position = np.empty(n)
-    turnover = np.zeros(n)
+    turnover = np.empty(n)
     trades = np.empty((n // 2 + 2, N_TRADE_COLS))
+    nt = simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, size_is_units,
+                          fee, slippage, stop_loss, take_profit, trailing_stop, max_hold,
+                          max_leverage, init_cash, equity, rets, position, turnover, trades)
+    return equity, rets, position, turnover, trades, nt
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
+def simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, size_is_units,
+                     fee, slippage, stop_loss, take_profit, trailing_stop, max_hold,
+                     max_leverage, init_cash, equity, rets, position, turnover, trades):
+    """Run one strategy. Fractions everywhere: fee and slippage per fill (4.5 bps = 0.00045),
+    stops as fractions of the entry fill price, funding per bar. NaN disables a stop, max_hold < 1
+    disables the holding limit. `size` is notional / equity, or units when size_is_units.
+
+    Fills the outputs (caller-owned, so a hot loop reuses them instead of paying for fresh
+    pages each run): equity at each close, simple per-bar returns, position in units at each
+    close, traded notional / equity per bar, and trade records (T_* columns, capacity n//2+2).
+    Returns the number of trades.
+    """
+    n = close.shape[0]
+    turnover[:] = 0.0
     nt = 0
     cash = init_cash
     pos = 0.0
@@ -253,7 +268,7 @@ def simulate_nb(open_, high, low, close, funding, le, lx, se, sx, size, size_is_
         trades[nt, T_RET] = pnl / entry_cost
         trades[nt, T_REASON] = EXIT_END
         nt += 1
-    return equity, rets, position, turnover, trades, nt
+    return nt
 
 
 @dataclass(frozen=True)
@@ -290,18 +305,42 @@ def _opt(x: float | None) -> float:
     return np.nan if x is None else float(x)
 
 
+class Workspace:
+    """Reusable output buffers for one dataset length and one config.
+
+    Results simulated into a workspace are views of its buffers: valid until the next
+    simulation into the same workspace. Evolution's hot loop computes the metrics at once and
+    moves on; anything kept must be copied.
+    """
+
+    def __init__(self, dataset: Dataset, config: SimConfig = SimConfig()):
+        n = len(dataset)
+        self.n = n
+        self.config = config
+        self.funding = funding_per_bar(dataset, config)
+        self.equity = np.empty(n)
+        self.returns = np.empty(n)
+        self.position = np.empty(n)
+        self.turnover = np.empty(n)
+        self.trades = np.empty((n // 2 + 2, N_TRADE_COLS))
+
+
 def simulate(strategy: Strategy, signals: Signals, dataset: Dataset,
-             config: SimConfig = SimConfig(), funding: np.ndarray | None = None) -> BacktestResult:
-    """Simulate compiled signals; `funding` (per bar) may be passed in to avoid rebuilding it."""
-    if funding is None:
-        funding = funding_per_bar(dataset, config)
-    eq, rets, pos, turn, trades, nt = simulate_nb(
-        dataset.open, dataset.high, dataset.low, dataset.close, funding,
+             config: SimConfig = SimConfig(), workspace: Workspace | None = None
+             ) -> BacktestResult:
+    """Simulate compiled signals. Without a workspace the result owns fresh arrays."""
+    ws = workspace if workspace is not None else Workspace(dataset, config)
+    if ws.n != len(dataset) or ws.config != config:
+        raise ValueError("workspace was made for another dataset length or config")
+    nt = simulate_into_nb(
+        dataset.open, dataset.high, dataset.low, dataset.close, ws.funding,
         signals.long_entry, signals.long_exit, signals.short_entry, signals.short_exit,
         signals.size, False, config.fee_bps * 1e-4, config.slippage_bps * 1e-4,
         _opt(strategy.stop_loss), _opt(strategy.take_profit), _opt(strategy.trailing_stop),
         -1 if strategy.max_hold is None else int(strategy.max_hold),
         float(config.max_leverage), float(config.init_cash),
+        ws.equity, ws.returns, ws.position, ws.turnover, ws.trades,
     )
-    return BacktestResult(eq, rets, pos, turn, trades[:nt].copy(), dataset.bars_per_year,
-                          config.init_cash)
+    trades = ws.trades[:nt] if workspace is not None else ws.trades[:nt].copy()
+    return BacktestResult(ws.equity, ws.returns, ws.position, ws.turnover, trades,
+                          dataset.bars_per_year, config.init_cash)

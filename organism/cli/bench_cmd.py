@@ -10,6 +10,7 @@ import sys
 # Each module exposes NAME, HELP, add_arguments(parser) and run(args) -> dict (JSON-able).
 BENCHES: tuple[str, ...] = (
     "organism.bench.bus",
+    "organism.bench.backtest",
 )
 
 
