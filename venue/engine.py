@@ -291,33 +291,43 @@ class Exchange:
             return {"error": rules.with_asset(rules.INVALID_PRICE, asset)}
         cloid = wire.get("c")
         cloid = str(cloid).lower() if cloid else None
-        if sz == 0:
-            return {"error": rules.with_asset(rules.ZERO_SIZE, asset)}
-        if not rules.size_ok(sz, spec.sz_decimals):
-            return {"error": rules.with_asset(rules.INVALID_SIZE, asset)}
-        if px <= 0:
-            return {"error": rules.with_asset(rules.INVALID_PRICE, asset)}
-        if not rules.price_ok(px, spec.sz_decimals):
-            return {"error": rules.with_asset(rules.TICK, asset)}
-        trigger = kind.get("trigger") if isinstance(kind, dict) else None
-        tif = kind.get("limit", {}).get("tif", "Gtc") if isinstance(kind, dict) and "limit" in kind else None
-        if trigger is None and tif not in ("Gtc", "Ioc", "Alo"):
-            return {"error": rules.with_asset(rules.INVALID_PRICE, asset)}
-        if not reduce_only and px * sz < self.min_notional:
-            return {"error": rules.with_asset(rules.MIN_NOTIONAL, asset)}
+        kind_ok = isinstance(kind, dict)
+        tif = kind.get("limit", {}).get("tif", "Gtc") if kind_ok and "limit" in kind else None
         order = Order(
             oid=0, coin=coin, asset=asset, user=acct.address, is_buy=is_buy, px=px, sz=sz, orig_sz=sz,
             tif=tif or "Gtc", reduce_only=reduce_only, cloid=cloid, timestamp=now_ms,
         )
+
+        def reject(text: str, status: str = "rejected") -> dict:
+            # An order with a cloid is remembered with its rejection status, so orderStatus by
+            # cloid answers what happened rather than unknownOid.
+            if cloid:
+                order.oid = self._new_oid()
+                self._remember(order, status, now_ms)
+            return {"error": rules.with_asset(text, asset)}
+
+        if sz == 0:
+            return reject(rules.ZERO_SIZE)
+        if not rules.size_ok(sz, spec.sz_decimals):
+            return reject(rules.INVALID_SIZE)
+        if px <= 0:
+            return reject(rules.INVALID_PRICE)
+        if not rules.price_ok(px, spec.sz_decimals):
+            return reject(rules.TICK, "tickRejected")
+        trigger = kind.get("trigger") if kind_ok else None
+        if trigger is None and tif not in ("Gtc", "Ioc", "Alo"):
+            return reject(rules.INVALID_PRICE)
+        if not reduce_only and px * sz < self.min_notional:
+            return reject(rules.MIN_NOTIONAL, "minTradeNtlRejected")
         if trigger is not None:
             try:
                 trigger_px = dec(trigger["triggerPx"])
                 order.tpsl = str(trigger["tpsl"])
                 order.is_market = bool(trigger["isMarket"])
             except Exception:
-                return {"error": rules.with_asset(rules.BAD_TRIGGER, asset)}
+                return reject(rules.BAD_TRIGGER, "badTriggerPxRejected")
             if trigger_px <= 0 or order.tpsl not in ("tp", "sl") or not rules.price_ok(trigger_px, spec.sz_decimals):
-                return {"error": rules.with_asset(rules.BAD_TRIGGER, asset)}
+                return reject(rules.BAD_TRIGGER, "badTriggerPxRejected")
             order.trigger_px = trigger_px
             order.oid = self._new_oid()
             self.triggers[order.oid] = order
@@ -327,15 +337,15 @@ class Exchange:
         # Reduce-only triggers are judged when they fire (a stop may be placed before its position).
         szi = acct.szi(coin)
         if reduce_only and (szi == 0 or (szi > 0) == is_buy):
-            return {"error": rules.with_asset(rules.REDUCE_ONLY, asset)}
+            return reject(rules.REDUCE_ONLY, "reduceOnlyRejected")
         book = self.books[coin]
         if tif == "Alo" and book.crosses(is_buy, px):
             bbo = f"{fmt(book.best_bid() or ZERO)}@{fmt(book.best_ask() or ZERO)}"
-            return {"error": rules.with_asset(rules.BAD_ALO.format(bbo=bbo), asset)}
+            return reject(rules.BAD_ALO.format(bbo=bbo), "badAloPxRejected")
         if not reduce_only and not acct.exempt and not self._margin_ok(acct, order):
-            return {"error": rules.with_asset(rules.MARGIN, asset)}
+            return reject(rules.MARGIN, "perpMarginRejected")
         if tif == "Ioc" and not book.crosses(is_buy, px):
-            return {"error": rules.with_asset(rules.IOC_CANCEL, asset)}
+            return reject(rules.IOC_CANCEL, "iocCancelRejected")
         order.oid = self._new_oid()
         if cloid:
             self.cloids[(acct.address, cloid)] = order.oid
@@ -347,7 +357,7 @@ class Exchange:
             self._order_update(order, "open", now_ms)
             return _resting(order)
         if filled == 0:
-            self._remember(order, "canceled", now_ms)
+            self._remember(order, "iocCancelRejected", now_ms)
             return {"error": rules.with_asset(rules.IOC_CANCEL, asset)}
         status = "filled" if order.sz == 0 else "canceled"
         self._remember(order, status, now_ms)

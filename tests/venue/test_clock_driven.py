@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 
 from hyperliquid.exchange import Exchange as SdkExchange

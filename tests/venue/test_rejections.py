@@ -181,3 +181,16 @@ def test_malformed_exchange_body_is_422(sim: SimThread) -> None:
     reply = requests.post(sim.url + "/exchange", json={"action": {"type": "order"}}, timeout=SDK_TIMEOUT_S)
     assert reply.status_code == 422
     assert reply.text == "Failed to deserialize the JSON body into the target type"
+
+
+def test_a_rejected_order_with_a_cloid_answers_its_rejection_status(exchange: SdkExchange, wallet) -> None:
+    from hyperliquid.utils.types import Cloid
+
+    cloid = Cloid.from_int(99)
+    [error] = statuses(exchange.order("ETH", True, 0.01, 2900.0, IOC, cloid=cloid))
+    assert error == {"error": "Order could not immediately match against any resting orders. asset=1"}
+    status = exchange.info.query_order_by_cloid(wallet.address, cloid)
+    assert status["status"] == "order" and status["order"]["status"] == "iocCancelRejected"
+    tick = Cloid.from_int(100)
+    statuses(exchange.order("ETH", True, 0.01, 3000.55, GTC, cloid=tick))
+    assert exchange.info.query_order_by_cloid(wallet.address, tick)["order"]["status"] == "tickRejected"

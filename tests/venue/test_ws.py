@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
 from collections import defaultdict
@@ -12,7 +11,7 @@ import pytest
 from hyperliquid.exchange import Exchange as SdkExchange
 from hyperliquid.info import Info
 
-from tests.venue.conftest import SDK_TIMEOUT_S, quiet_config, statuses, wait_for
+from tests.venue.conftest import SDK_TIMEOUT_S, statuses, wait_for
 from venue.config import SimConfig
 from venue.testing import SimThread, run_sim
 
