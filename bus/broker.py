@@ -77,6 +77,8 @@ class EmbeddedBroker:
     monitor_port: int = 0
     name: str = "organism"
     log_file: Path | None = None
+    config_file: Path | None = None  # a nats-server config; the flags above override it
+    env: dict[str, str] | None = None  # extra environment ($VARS the config file refers to)
     extra_args: list[str] = field(default_factory=list)
     process: subprocess.Popen | None = None
 
@@ -96,14 +98,16 @@ class EmbeddedBroker:
         if self.monitor_port == 0:
             self.monitor_port = free_port(self.host)
         self.store_dir.mkdir(parents=True, exist_ok=True)
+        # A config file brings its own JetStream block; the flags would duplicate it.
+        js_flags = [] if self.config_file else ["--jetstream", "--store_dir", str(self.store_dir)]
         args = [
             str(binary),
-            "--jetstream",
-            "--store_dir", str(self.store_dir),
+            *js_flags,
             "--addr", self.host,
             "--port", str(self.port),
             "--http_port", str(self.monitor_port),
             "--server_name", self.name,
+            *(["--config", str(self.config_file)] if self.config_file else []),
             *self.extra_args,
         ]  # fmt: skip
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL
@@ -112,7 +116,11 @@ class EmbeddedBroker:
         try:
             # Own process group: a Ctrl-C in the terminal reaches us, and we stop it in order.
             self.process = subprocess.Popen(
-                args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                args,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, **self.env} if self.env else None,
             )
         finally:
             if out is not subprocess.DEVNULL:

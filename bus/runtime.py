@@ -131,12 +131,13 @@ async def run_agent(
     stop_wait.cancel()
     bus = connect.result()
     js = config.jetstream
-    await provision(
-        bus.js,
-        duplicate_window_s=js.duplicate_window_s,
-        max_age_days=js.max_age_days,
-        replicas=js.replicas,
-    )
+    if js.provision:
+        await provision(
+            bus.js,
+            duplicate_window_s=js.duplicate_window_s,
+            max_age_days=js.max_age_days,
+            replicas=js.replicas,
+        )
 
     clock: Clock = WallClock() if config.clock.source == "wall" else ReplayClock()
     if isinstance(clock, ReplayClock):

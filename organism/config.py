@@ -55,6 +55,7 @@ class JetStreamSection(_Section):
     max_age_days: PositiveSeconds = 30.0
     replicas: Annotated[int, msgspec.Meta(ge=1, le=5)] = 1
     ack_wait_s: PositiveSeconds = 30.0
+    provision: bool = True  # agents create/update streams at start; false where only admin may
 
 
 class MetricsSection(_Section):

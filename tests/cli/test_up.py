@@ -29,17 +29,32 @@ def _ours(data_dir: str) -> list[psutil.Process]:
 
 def test_up_for_five_seconds_starts_and_stops_cleanly(tmp_path, organism_env):
     data = str(tmp_path / "updata")
+    sim_port = free_port()
     env = dict(organism_env, ORGANISM__ORGANISM__DATA_DIR=data,
-               ORGANISM__NATS__PORT=str(free_port()))
+               ORGANISM__NATS__PORT=str(free_port()), ORGANISM__VENUE__SIM__PORT=str(sim_port))
     env.pop("ORGANISM__NATS__URL")  # up starts its own embedded broker
     r = run_organism("up", "--for", "5", env=env, timeout=90)
     assert r.returncode == 0, r.stderr + r.stdout
     assert "organism up" in r.stdout and "recorder" in r.stdout
+    assert f"local exchange http://127.0.0.1:{sim_port}" in r.stdout
     assert "organism stopped" in r.stdout
     assert _ours(data) == []
-    log = (tmp_path / "updata" / "logs" / "recorder.out").read_text()
-    assert "recorder running" in log and "recorder stopped" in log
-    assert "killing" not in (tmp_path / "updata" / "logs" / "up.jsonl").read_text()
+    logs = tmp_path / "updata" / "logs"
+    recorder = (logs / "recorder.out").read_text()
+    assert "recorder running" in recorder and "recorder stopped" in recorder
+    up_log = (logs / "up.jsonl").read_text()
+    assert "killing" not in up_log and "exited with code" not in up_log, up_log
+
+
+def test_up_leaves_out_the_local_exchange_for_a_real_network(tmp_path, organism_env):
+    data = str(tmp_path / "testnet")
+    env = dict(organism_env, ORGANISM__ORGANISM__DATA_DIR=data,
+               ORGANISM__NATS__PORT=str(free_port()), ORGANISM__VENUE__NETWORK="testnet")
+    env.pop("ORGANISM__NATS__URL")
+    r = run_organism("up", "--for", "1", env=env, timeout=90)
+    assert r.returncode == 0, r.stderr
+    assert "recorder" in r.stdout and "local exchange" not in r.stdout
+    assert not (tmp_path / "testnet" / "logs" / "venue.out").exists()
 
 
 def test_up_refuses_a_busy_port(tmp_path, organism_env, nats_server):
