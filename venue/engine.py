@@ -319,6 +319,9 @@ class Exchange:
             return reject(rules.INVALID_PRICE)
         if not reduce_only and px * sz < self.min_notional:
             return reject(rules.MIN_NOTIONAL, "minTradeNtlRejected")
+        oracle = self.market.fair[coin]
+        if abs(px - oracle) > oracle * Decimal("0.8"):
+            return reject(rules.PRICE_FAR, "oracleRejected")
         if trigger is not None:
             try:
                 trigger_px = dec(trigger["triggerPx"])

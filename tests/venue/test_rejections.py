@@ -34,8 +34,9 @@ def order_action(asset: int, is_buy: bool, px: str, sz: str, tif: str = "Gtc", r
         (False, 0.01, 3000.0, GTC, True, "Reduce only order would increase position. asset=1"),
         (True, 0.01, 3001.0, ALO, False, "Post only order would have immediately matched, bbo was 2999.7@3000.3. asset=1"),
         (True, 0.01, 2900.0, IOC, False, "Order could not immediately match against any resting orders. asset=1"),
+        (False, 0.01, 5500.0, GTC, False, "Order price cannot be more than 80% away from the reference price asset=1"),
     ],
-    ids=["tick", "size", "notional", "margin", "reduce-only", "alo", "ioc"],
+    ids=["tick", "size", "notional", "margin", "reduce-only", "alo", "ioc", "far-from-oracle"],
 )
 def test_order_refusals(exchange: SdkExchange, is_buy, sz, px, order_type, reduce_only, error) -> None:
     reply = exchange.order("ETH", is_buy, sz, px, order_type, reduce_only=reduce_only)
@@ -194,3 +195,10 @@ def test_a_rejected_order_with_a_cloid_answers_its_rejection_status(exchange: Sd
     tick = Cloid.from_int(100)
     statuses(exchange.order("ETH", True, 0.01, 3000.55, GTC, cloid=tick))
     assert exchange.info.query_order_by_cloid(wallet.address, tick)["order"]["status"] == "tickRejected"
+
+
+def test_an_expired_action_is_refused(exchange: SdkExchange, sim: SimThread) -> None:
+    exchange.set_expires_after(sim.now_ms() - 1_000)
+    assert exchange.order("ETH", True, 0.01, 2900.0, GTC) == {"status": "err", "response": "Action expired"}
+    exchange.set_expires_after(sim.now_ms() + 60_000)
+    assert "resting" in statuses(exchange.order("ETH", True, 0.01, 2900.0, GTC))[0]
