@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 ZERO = Decimal(0)
+# The simulator's own liquidity provider (and liquidation backstop): margin-exempt, never a signer.
+MARKET_MAKER = "0x00000000000000000000000000000000000000aa"
 
 
 @dataclass(slots=True)

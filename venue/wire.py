@@ -6,6 +6,7 @@ import hashlib
 from decimal import Decimal
 
 ZERO = Decimal(0)
+BPS = Decimal(10_000)
 
 
 def fmt(x: Decimal) -> str:
