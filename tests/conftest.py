@@ -14,3 +14,15 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile("organism")
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def nats_server(tmp_path_factory):
+    """A real nats-server with JetStream on a free loopback port, one per test module."""
+    from bus.broker import EmbeddedBroker
+
+    with EmbeddedBroker(store_dir=tmp_path_factory.mktemp("js")) as broker:
+        yield broker

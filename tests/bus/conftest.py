@@ -1,18 +1,11 @@
-"""A real nats-server with JetStream on a free loopback port, per test module."""
+"""The `bus` fixture: a typed Bus on the module's nats_server (tests/conftest.py), provisioned."""
 
 from __future__ import annotations
 
 import pytest
 
-from bus.broker import EmbeddedBroker
 from bus.connection import Bus, ConnectOptions
 from bus.jetstream import provision
-
-
-@pytest.fixture(scope="module")
-def nats_server(tmp_path_factory):
-    with EmbeddedBroker(store_dir=tmp_path_factory.mktemp("js")) as broker:
-        yield broker
 
 
 @pytest.fixture

@@ -9,13 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bus.broker import EmbeddedBroker, free_port
-
-
-@pytest.fixture(scope="module")
-def nats_server(tmp_path_factory):
-    with EmbeddedBroker(store_dir=tmp_path_factory.mktemp("js")) as broker:
-        yield broker
+from bus.broker import free_port
 
 
 @pytest.fixture
