@@ -35,6 +35,8 @@ def handle_action(ex: Exchange, body: dict[str, Any], now_ms: int) -> dict[str, 
         return approve_agent(ex, action, signature, nonce, now_ms)
     vault = body.get("vaultAddress")
     expires = body.get("expiresAfter")
+    if (expires is not None and not isinstance(expires, int)) or (vault is not None and not isinstance(vault, str)):
+        raise MalformedAction("expiresAfter or vaultAddress")
     try:
         signer = recover_signer(action, signature, nonce, vault, expires)
     except SignatureUnrecoverable:
@@ -46,7 +48,7 @@ def handle_action(ex: Exchange, body: dict[str, Any], now_ms: int) -> dict[str, 
         acct = ex.fund(signer, ex.auto_fund)
     if acct is None or acct.exempt:
         return _err(rules.UNKNOWN_SIGNER.format(address=signer))
-    if expires is not None and now_ms > int(expires):
+    if expires is not None and now_ms > expires:
         return _err(rules.EXPIRED)
     refusal = ex.nonces.check_and_use(signer, nonce, now_ms)
     if refusal:
