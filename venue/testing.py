@@ -29,12 +29,16 @@ T = TypeVar("T")
 
 def quiet_config(*accounts: Any, usdc: str = "10000", **overrides: Any) -> SimConfig:
     """A venue for tests: free port, a frozen market that moves only when told (jump/tick), no
-    background ticks, short history, and `accounts` (addresses or eth_account wallets) funded."""
+    background ticks, short history, and `accounts` (addresses or eth_account wallets) funded.
+
+    The per-IP weight budget is lifted (every test client is 127.0.0.1 and polls); a test of rate
+    limiting passes `ip_weight_per_minute=1200` back in."""
     fields: dict[str, Any] = dict(
         port=0,
         market="frozen",
         tick_ms=3_600_000,
         history_minutes=30,
+        ip_weight_per_minute=10**9,
         accounts=tuple(AccountSpec(address=getattr(a, "address", a), usdc=usdc) for a in accounts),
     )
     fields.update(overrides)
