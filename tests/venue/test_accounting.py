@@ -110,3 +110,41 @@ def test_cash_positions_and_fees_are_conserved(steps) -> None:
             clock += 3_600_000
             ex.tick(clock, step_market=False)
         _check(ex, initial)
+
+
+junk = st.one_of(st.none(), st.booleans(), st.integers(-10, 10**6), st.text(max_size=8), st.floats(allow_nan=True))
+wire_st = st.fixed_dictionaries(
+    {},
+    optional={
+        "a": st.one_of(st.integers(-2, 5), junk),
+        "b": st.one_of(st.booleans(), junk),
+        "p": st.one_of(st.sampled_from(["3000", "2999.5", "0", "-1", "1e3", "NaN", "3000.123456"]), junk),
+        "s": st.one_of(st.sampled_from(["0.01", "0", "1", "0.000001", "Infinity"]), junk),
+        "r": st.one_of(st.booleans(), junk),
+        "t": st.one_of(
+            st.just({"limit": {"tif": "Gtc"}}),
+            st.just({"limit": {"tif": "Nope"}}),
+            st.just({"trigger": {"triggerPx": "2900", "isMarket": True, "tpsl": "sl"}}),
+            st.just({"trigger": {"triggerPx": None}}),
+            junk,
+        ),
+        "c": st.one_of(st.just("0x" + "0" * 31 + "1"), junk),
+    },
+)
+
+
+@settings(max_examples=60)
+@given(st.lists(wire_st, min_size=1, max_size=4))
+def test_malformed_order_wires_never_break_the_core(wires) -> None:
+    from venue.actions import MalformedAction
+
+    config = SimConfig(market="frozen", history_minutes=0, mm_levels=2, accounts=(AccountSpec(address=WALLETS[0].address, usdc="5000"),))
+    ex = Exchange(config, NOW)
+    acct = ex.accounts[WALLETS[0].address.lower()]
+    for wire in wires:
+        try:
+            reply = ex.place(acct, wire, NOW)
+        except MalformedAction:
+            continue
+        assert isinstance(reply, dict) and len(reply) == 1 and set(reply) <= {"error", "resting", "filled"}
+    assert acct.cash <= Decimal(5000)
