@@ -104,6 +104,8 @@ def fire_schedules(ex: Exchange, now_ms: int) -> None:
         for order in list(ex.open_by_user.get(user, {}).values()):
             ex.cancel_order(order, "scheduledCancel", now_ms)
             canceled.append({"coin": order.coin, "oid": order.oid})
+        if canceled:
+            ex.outbox.append(("user", user, {"nonUserCancel": canceled}))
         logger.info("dead-man switch fired for {}: {} orders canceled", user, len(canceled))
 
 
@@ -156,6 +158,7 @@ def liquidate(ex: Exchange, now_ms: int) -> None:
         ntl = acct.notional(marks)
         for order in list(ex.open_by_user.get(acct.address, {}).values()):
             ex.cancel_order(order, "liquidatedCanceled", now_ms)
+            ex.outbox.append(("user", acct.address, {"nonUserCancel": [{"coin": order.coin, "oid": order.oid}]}))
         for coin, pos in list(acct.positions.items()):
             if pos.szi == 0:
                 continue

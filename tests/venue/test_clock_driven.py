@@ -91,3 +91,20 @@ def test_the_market_is_deterministic_under_a_seed() -> None:
     other = Exchange(SimConfig(history_minutes=60, seed=8), 1_800_000_000_000)
     other.tick(1_800_000_000_000)
     assert other.market.fair != one.market.fair
+
+
+def test_dead_man_switch_tells_the_user_which_orders_it_canceled(sim: SimThread, exchange: SdkExchange, wallet) -> None:
+    [a] = statuses(exchange.order("ETH", True, 0.1, 2900.0, GTC))
+    info = Info(sim.url, skip_ws=False, timeout=SDK_TIMEOUT_S)
+    events: list[dict] = []
+    mids: list[dict] = []
+    try:
+        info.subscribe({"type": "userEvents", "user": wallet.address}, events.append)
+        info.subscribe({"type": "allMids"}, mids.append)
+        wait_for(lambda: mids, what="the allMids snapshot")
+        assert exchange.schedule_cancel(sim.now_ms() + 6_000)["status"] == "ok"
+        sim.advance(10_000)
+        notice = wait_for(lambda: [e["data"] for e in list(events) if "nonUserCancel" in e["data"]], what="nonUserCancel")
+    finally:
+        info.disconnect_websocket()
+    assert notice[0] == {"nonUserCancel": [{"coin": "ETH", "oid": a["resting"]["oid"]}]}
