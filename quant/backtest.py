@@ -5,6 +5,8 @@ Evolution, validation and the CLI all go through `evaluate`, so they cannot disa
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from quant.data import Dataset
@@ -46,8 +48,34 @@ class Evaluator:
         self.config = config
         self.cache = IndicatorCache(dataset, cache_bytes)
         self.workspace = Workspace(dataset, config)
+        self._spare: list[Workspace] = []
 
     def metrics(self, strategy: Strategy) -> dict[str, float]:
+        return self._metrics(strategy, self.workspace)
+
+    def _metrics(self, strategy: Strategy, workspace: Workspace) -> dict[str, float]:
         signals = compile_signals(strategy, self.cache)
-        result = simulate(strategy, signals, self.dataset, self.config, self.workspace)
+        result = simulate(strategy, signals, self.dataset, self.config, workspace)
         return compute_metrics(result)
+
+    def metrics_many(self, strategies: Sequence[Strategy], workers: int = 1
+                     ) -> list[dict[str, float]]:
+        """Metrics of each strategy, in order. With workers > 1, threads share the indicator
+        cache; the numba kernels release the GIL, so the simulations and metrics run in
+        parallel while tree evaluation interleaves."""
+        if workers <= 1 or len(strategies) < 2:
+            return [self.metrics(s) for s in strategies]
+        while len(self._spare) < workers - 1:
+            self._spare.append(Workspace(self.dataset, self.config))
+        spaces = [self.workspace, *self._spare[: workers - 1]]
+        chunks = [list(range(i, len(strategies), workers)) for i in range(workers)]
+        out: list = [None] * len(strategies)
+
+        def work(w: int) -> None:
+            for i in chunks[w]:
+                out[i] = self._metrics(strategies[i], spaces[w])
+
+        with ThreadPoolExecutor(workers) as pool:
+            for f in [pool.submit(work, w) for w in range(workers)]:
+                f.result()
+        return out

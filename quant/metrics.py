@@ -27,37 +27,48 @@ from quant.sim import T_PNL, T_RET, BacktestResult
 
 @njit(cache=True, error_model="numpy", nogil=True)
 def return_stats_nb(r, equity, init_cash, lags):
-    """One pass for the moments, one for drawdowns, `lags` for autocorrelations.
+    """Moments, drawdowns and autocorrelations of per-bar returns in three short passes.
 
     Returns (mean, std ddof 1, downside deviation, skew, raw kurtosis, max drawdown,
     max drawdown duration in bars, autocorrelations rho[1..lags]).
     """
     n = r.shape[0]
-    mean = 0.0
-    down = 0.0
-    for i in range(n):
-        mean += r[i]
-        if r[i] < 0:
-            down += r[i] * r[i]
-    mean /= n
-    m2 = 0.0
-    m3 = 0.0
-    m4 = 0.0
-    for i in range(n):
-        d = r[i] - mean
-        d2 = d * d
-        m2 += d2
-        m3 += d2 * d
-        m4 += d2 * d2
+    mean, down, mdd, mdur = _level_pass_nb(r, equity, init_cash)
+    m2, m3, m4 = _central_moments_nb(r, mean)
     std = math.sqrt(m2 / (n - 1)) if n > 1 else np.nan
     p2 = m2 / n
     skew = (m3 / n) / p2 ** 1.5 if p2 > 0 else np.nan
     kurt = (m4 / n) / (p2 * p2) if p2 > 0 else np.nan
+    rho = np.zeros(lags)
+    if m2 > 0:
+        kmax = min(lags, n - 1)
+        # block by block, every lag per block: the block stays in L1 instead of streaming the
+        # whole series once per lag
+        for s in range(0, n, 4096):
+            e = min(n, s + 4096)
+            for k in range(1, kmax + 1):
+                lo = max(s, k)
+                if lo < e:
+                    rho[k - 1] += _lag_product_nb(r[lo:e], r[lo - k:e - k], mean)
+        for k in range(kmax):
+            rho[k] /= m2
+    return mean, std, math.sqrt(down / n), skew, kurt, mdd, mdur, rho
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
+def _level_pass_nb(r, equity, init_cash):
+    n = r.shape[0]
+    total = 0.0
+    down = 0.0
     peak = init_cash
     mdd = 0.0
     dur = 0
     mdur = 0
     for i in range(n):
+        x = r[i]
+        total += x
+        if x < 0:
+            down += x * x
         e = equity[i]
         if e >= peak:
             peak = e
@@ -69,29 +80,62 @@ def return_stats_nb(r, equity, init_cash, lags):
             dd = 1.0 - e / peak
             if dd > mdd:
                 mdd = dd
-    rho = np.zeros(lags)
-    if m2 > 0:
-        for k in range(1, min(lags, n - 1) + 1):
-            rho[k - 1] = _lag_product_nb(r, mean, k) / m2
-    return mean, std, math.sqrt(down / n), skew, kurt, mdd, mdur, rho
+    return total / n, down, mdd, mdur
+
+
+# fastmath lets LLVM vectorise these reductions; slices keep the indices provably
+# non-negative, without which numba's wrap-around checks block vectorisation.
+@njit(cache=True, error_model="numpy", nogil=True, fastmath=True)
+def _central_moments_nb(r, mean):
+    m2 = 0.0
+    m3 = 0.0
+    m4 = 0.0
+    for i in range(r.shape[0]):
+        d = r[i] - mean
+        d2 = d * d
+        m2 += d2
+        m3 += d2 * d
+        m4 += d2 * d2
+    return m2, m3, m4
 
 
 @njit(cache=True, error_model="numpy", nogil=True, fastmath=True)
-def _lag_product_nb(r, mean, k):
-    # Σ (r_i - mean)(r_{i-k} - mean); fastmath lets LLVM vectorise the reduction (the only
-    # loop here that runs lags × bars times)
+def _lag_product_nb(a, b, mean):
     acc = 0.0
-    for i in range(k, r.shape[0]):
-        acc += (r[i] - mean) * (r[i - k] - mean)
+    for i in range(a.shape[0]):
+        acc += (a[i] - mean) * (b[i] - mean)
     return acc
 
 
-def lo_eta(rho: np.ndarray, q: float) -> float:
+@njit(cache=True, error_model="numpy", nogil=True)
+def lo_eta(rho, q):
     """Lo's η(q) = q / √(q + 2 Σ_{k=1}^{q-1} (q-k) ρ_k), ρ_k beyond len(rho) taken as 0."""
-    k = np.arange(1, len(rho) + 1, dtype=np.float64)
-    keep = k < q
-    denom = q + 2.0 * float(np.sum((q - k[keep]) * rho[keep]))
-    return q / math.sqrt(denom) if denom > 0 else math.nan
+    acc = 0.0
+    for i in range(rho.shape[0]):
+        k = i + 1.0
+        if k < q:
+            acc += (q - k) * rho[i]
+    denom = q + 2.0 * acc
+    return q / math.sqrt(denom) if denom > 0 else np.nan
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
+def trade_stats_nb(trades):
+    """(count, winners, gross profit, gross loss (>= 0), mean trade return)."""
+    n = trades.shape[0]
+    wins = 0
+    gp = 0.0
+    gl = 0.0
+    ret = 0.0
+    for i in range(n):
+        p = trades[i, T_PNL]
+        if p > 0:
+            wins += 1
+            gp += p
+        elif p < 0:
+            gl -= p
+        ret += trades[i, T_RET]
+    return n, wins, gp, gl, ret / n if n else np.nan
 
 
 def probabilistic_sharpe(sr: float, t: int, skew: float, kurt: float, sr_star: float = 0.0) -> float:
@@ -123,10 +167,7 @@ def compute_metrics(res: BacktestResult, lo_lags: int = 24) -> dict[str, float]:
     cagr = (final / res.init_cash) ** (1.0 / years) - 1.0 if final > 0 and years > 0 else -1.0
     sr_bar = _ratio(mean, std) if std > 0 else math.nan
     sharpe = sr_bar * math.sqrt(bpy)
-    pnl = res.trades[:, T_PNL]
-    wins = pnl[pnl > 0]
-    losses = pnl[pnl < 0]
-    n_trades = int(pnl.shape[0])
+    n_trades, n_wins, gross_profit, gross_loss, expectancy = trade_stats_nb(res.trades)
     return {
         "total_return": total,
         "cagr": cagr,
@@ -137,16 +178,16 @@ def compute_metrics(res: BacktestResult, lo_lags: int = 24) -> dict[str, float]:
         "calmar": _ratio(cagr, mdd),
         "max_drawdown": float(mdd),
         "max_drawdown_bars": int(mdur),
-        "trades": n_trades,
-        "win_rate": len(wins) / n_trades if n_trades else math.nan,
-        "profit_factor": _ratio(float(wins.sum()), -float(losses.sum())) if n_trades else math.nan,
-        "expectancy": float(res.trades[:, T_RET].mean()) if n_trades else math.nan,
+        "trades": int(n_trades),
+        "win_rate": n_wins / n_trades if n_trades else math.nan,
+        "profit_factor": _ratio(gross_profit, gross_loss) if n_trades else math.nan,
+        "expectancy": float(expectancy),
         "trades_per_day": n_trades / (years * 365.0) if years > 0 else math.nan,
-        "exposure": float(np.count_nonzero(res.position)) / n if n else math.nan,
-        "turnover": float(res.turnover.sum()) / years if years > 0 else math.nan,
+        "exposure": res.exposed_bars / n if n else math.nan,
+        "turnover": res.turnover / years if years > 0 else math.nan,
         "skew": float(skew),
         "kurtosis": float(kurt),
-        "sharpe_lo": sr_bar * lo_eta(rho, bpy) if math.isfinite(sr_bar) else math.nan,
+        "sharpe_lo": sr_bar * float(lo_eta(rho, bpy)) if math.isfinite(sr_bar) else math.nan,
         "psr": probabilistic_sharpe(sr_bar, n, float(skew), float(kurt)),
         "bars": n,
     }

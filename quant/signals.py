@@ -7,6 +7,7 @@ and kept in a bounded LRU cache, so a population of genomes shares them.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -20,7 +21,11 @@ from quant.types import THRESHOLD_CONST, WINDOW_CONST, Node
 
 
 class IndicatorCache:
-    """Evaluates trees over one dataset, memoising cacheable subtrees (LRU, bounded in bytes)."""
+    """Evaluates trees over one dataset, memoising cacheable subtrees (LRU, bounded in bytes).
+
+    Safe to share between threads: the bookkeeping is locked, the computing is not (two
+    threads may compute the same indicator once each; the second result is dropped).
+    """
 
     def __init__(self, dataset: Dataset, max_bytes: int = 512 * 2**20):
         self.dataset = dataset
@@ -29,6 +34,7 @@ class IndicatorCache:
         self._bytes = 0
         self.hits = 0
         self.misses = 0
+        self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._store)
@@ -44,19 +50,21 @@ class IndicatorCache:
         prim = PRIMITIVES[node.name]
         if not prim.cached:
             return prim.fn(self.dataset, *[self.evaluate(c) for c in node.children])
-        hit = self._store.get(node)
-        if hit is not None:
-            self._store.move_to_end(node)
-            self.hits += 1
-            return hit
-        self.misses += 1
+        with self._lock:
+            hit = self._store.get(node)
+            if hit is not None:
+                self._store.move_to_end(node)
+                self.hits += 1
+                return hit
+            self.misses += 1
         out = prim.fn(self.dataset, *[self.evaluate(c) for c in node.children])
         out.flags.writeable = False  # shared between genomes: nobody may change it
-        self._put(node, out)
+        with self._lock:
+            self._put(node, out)
         return out
 
     def _put(self, node: Node, arr: np.ndarray) -> None:
-        if arr.nbytes > self.max_bytes:
+        if arr.nbytes > self.max_bytes or node in self._store:
             return
         self._store[node] = arr
         self._bytes += arr.nbytes
@@ -65,8 +73,9 @@ class IndicatorCache:
             self._bytes -= old.nbytes
 
     def clear(self) -> None:
-        self._store.clear()
-        self._bytes = 0
+        with self._lock:
+            self._store.clear()
+            self._bytes = 0
 
 
 @dataclass(frozen=True)
@@ -77,7 +86,8 @@ class Signals:
     long_exit: np.ndarray
     short_entry: np.ndarray
     short_exit: np.ndarray
-    size: np.ndarray  # float64, target notional / equity for an entry decided at this bar
+    size: np.ndarray  # float64, target notional / equity for an entry decided at each bar;
+    # a single value when the sizing is fixed (it then holds for every bar)
 
 
 def _as_bool(x, n: int) -> np.ndarray:
@@ -90,12 +100,12 @@ def _as_bool(x, n: int) -> np.ndarray:
 
 
 def position_size(strategy: Strategy, cache: IndicatorCache) -> np.ndarray:
-    """Per-bar target size (multiple of equity) from the sizing gene; 0 while undefined."""
+    """Target size (multiple of equity) from the sizing gene: one value for fixed sizing,
+    else one per bar (0 while the volatility estimate is undefined)."""
     ds = cache.dataset
-    n = len(ds)
     sz = strategy.size
     if sz.kind == "fixed":
-        return np.full(n, float(sz.fraction))
+        return np.full(1, float(sz.fraction))
     key = Node("realized-vol", (Node("close"), Node(WINDOW_CONST, (), int(sz.window))))
     rv = cache.evaluate(key) * np.sqrt(ds.bars_per_year)
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -47,29 +47,35 @@ def simulate_nb(open_, high, low, close, funding, le, lx, se, sx, size, size_is_
     equity = np.empty(n)
     rets = np.empty(n)
     position = np.empty(n)
-    turnover = np.empty(n)
     trades = np.empty((n // 2 + 2, N_TRADE_COLS))
-    nt = simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, size_is_units,
-                          fee, slippage, stop_loss, take_profit, trailing_stop, max_hold,
-                          max_leverage, init_cash, equity, rets, position, turnover, trades)
+    nt, turnover, _ = simulate_into_nb(
+        open_, high, low, close, funding, le, lx, se, sx, size, size_is_units, fee, slippage,
+        stop_loss, take_profit, trailing_stop, max_hold, max_leverage, init_cash, equity, rets,
+        position, trades)
     return equity, rets, position, turnover, trades, nt
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
 def simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, size_is_units,
                      fee, slippage, stop_loss, take_profit, trailing_stop, max_hold,
-                     max_leverage, init_cash, equity, rets, position, turnover, trades):
+                     max_leverage, init_cash, equity, rets, position, trades):
     """Run one strategy. Fractions everywhere: fee and slippage per fill (4.5 bps = 0.00045),
     stops as fractions of the entry fill price, funding per bar. NaN disables a stop, max_hold < 1
     disables the holding limit. `size` is notional / equity, or units when size_is_units.
+    `funding` and `size` may have length 1 (one value for every bar).
 
     Fills the outputs (caller-owned, so a hot loop reuses them instead of paying for fresh
     pages each run): equity at each close, simple per-bar returns, position in units at each
-    close, traded notional / equity per bar, and trade records (T_* columns, capacity n//2+2).
-    Returns the number of trades.
+    close (skipped when `position` is empty: at 10^5 bars memory traffic is most of the cost),
+    and trade records (T_* columns, capacity n//2+2).
+    Returns (number of trades, total traded notional / equity, bars ending in a position).
     """
     n = close.shape[0]
-    turnover[:] = 0.0
+    fstep = 1 if funding.shape[0] == n else 0
+    sstep = 1 if size.shape[0] == n else 0
+    rec_pos = position.shape[0] == n
+    turnover = 0.0
+    exposed = 0
     nt = 0
     cash = init_cash
     pos = 0.0
@@ -85,7 +91,56 @@ def simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, siz
     has_sl = not np.isnan(stop_loss)
     has_tp = not np.isnan(take_profit)
     has_tr = not np.isnan(trailing_stop)
+    has_stops = has_sl or has_tp or has_tr
     for t in range(n):
+        if pos == 0.0 and pending == _NONE and alive:
+            # flat and idle, the common case: nothing to fill, stop or fund (same decisions as
+            # the general path below, in a loop light enough to keep its state in registers)
+            equity[t] = cash
+            rets[t] = cash / prev_eq - 1.0
+            prev_eq = cash
+            if rec_pos:
+                position[t] = 0.0
+            if t < n - 1:
+                l_in = le[t] and not lx[t]
+                s_in = se[t] and not sx[t]
+                if l_in and not s_in:
+                    pending = _OPEN_LONG
+                    pending_size = size[t * sstep]
+                elif s_in and not l_in:
+                    pending = _OPEN_SHORT
+                    pending_size = size[t * sstep]
+            continue
+        if pending == _NONE and alive and not has_stops:
+            # in a position without stops: fund, mark, decide
+            c = close[t]
+            f = pos * c * funding[t * fstep]
+            cash -= f
+            trade_pnl -= f
+            eq = cash + pos * c
+            if eq > 0.0:
+                equity[t] = eq
+                rets[t] = eq / prev_eq - 1.0
+                prev_eq = eq
+                if rec_pos:
+                    position[t] = pos
+                exposed += 1
+                if t < n - 1:
+                    timed_out = max_hold >= 1 and t - entry_idx + 1 >= max_hold
+                    if pos > 0:
+                        if se[t] and not sx[t] and not (le[t] and not lx[t]):
+                            pending = _OPEN_SHORT
+                        elif (lx[t] and not le[t]) or timed_out:
+                            pending = _CLOSE
+                    else:
+                        if le[t] and not lx[t] and not (se[t] and not sx[t]):
+                            pending = _OPEN_LONG
+                        elif (sx[t] and not se[t]) or timed_out:
+                            pending = _CLOSE
+                    pending_size = size[t * sstep]
+                continue
+            cash += f  # undo: the general path below funds, marks and liquidates
+            trade_pnl += f
         o = open_[t]
         # 1. fills at this bar's open, for the decision taken at the previous close
         opened_now = False
@@ -96,7 +151,7 @@ def simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, siz
                 notional = abs(pos) * px
                 cash += pos * px - notional * fee
                 if eq_before > 0:
-                    turnover[t] += notional / eq_before
+                    turnover += notional / eq_before
                 pnl = pos * (px - entry_px) - notional * fee + trade_pnl
                 trades[nt, T_ENTRY_IDX] = entry_idx
                 trades[nt, T_EXIT_IDX] = t
@@ -123,7 +178,7 @@ def simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, siz
                     units = min(pending_size, max_leverage) * cash / (px * (1.0 + fee))
                     units = min(units, cap)
                 notional = units * px
-                turnover[t] += notional / cash
+                turnover += notional / cash
                 if pending == _OPEN_LONG:
                     cash -= notional * (1.0 + fee)
                     pos = units
@@ -188,7 +243,7 @@ def simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, siz
                 notional = abs(pos) * fill
                 cash += pos * fill - notional * fee
                 if eq_before > 0:
-                    turnover[t] += notional / eq_before
+                    turnover += notional / eq_before
                 pnl = pos * (fill - entry_px) - notional * fee + trade_pnl
                 trades[nt, T_ENTRY_IDX] = entry_idx
                 trades[nt, T_EXIT_IDX] = t
@@ -208,7 +263,7 @@ def simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, siz
         # 3. funding on the position held through this bar, then mark to the close
         c = close[t]
         if pos != 0.0:
-            f = pos * c * funding[t]
+            f = pos * c * funding[t * fstep]
             cash -= f
             trade_pnl -= f
         eq = cash + pos * c
@@ -220,7 +275,10 @@ def simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, siz
         equity[t] = eq
         rets[t] = eq / prev_eq - 1.0 if prev_eq > 0 else 0.0
         prev_eq = eq
-        position[t] = pos
+        if rec_pos:
+            position[t] = pos
+        if pos != 0.0:
+            exposed += 1
         # 4. decision at this close, for the next open
         if t == n - 1 or not alive:
             continue
@@ -253,7 +311,7 @@ def simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, siz
                 pending = _OPEN_LONG
             elif s_in:
                 pending = _OPEN_SHORT
-        pending_size = size[t]
+        pending_size = size[t * sstep]
     # an open position at the end is reported as a trade marked at the last close
     if pos != 0.0:
         c = close[n - 1]
@@ -268,7 +326,7 @@ def simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, siz
         trades[nt, T_RET] = pnl / entry_cost
         trades[nt, T_REASON] = EXIT_END
         nt += 1
-    return nt
+    return nt, turnover, exposed
 
 
 @dataclass(frozen=True)
@@ -286,8 +344,9 @@ class SimConfig:
 class BacktestResult:
     equity: np.ndarray  # at each close, USD
     returns: np.ndarray  # simple per-bar returns (fractions)
-    position: np.ndarray  # units held at each close (negative = short)
-    turnover: np.ndarray  # traded notional / equity, per bar
+    position: np.ndarray | None  # units held at each close (negative = short), if recorded
+    turnover: float  # total traded notional / equity over the run
+    exposed_bars: int  # bars that ended with a position
     trades: np.ndarray  # (n_trades, 9) records, columns T_*
     bars_per_year: float
     init_cash: float
@@ -310,37 +369,44 @@ class Workspace:
 
     Results simulated into a workspace are views of its buffers: valid until the next
     simulation into the same workspace. Evolution's hot loop computes the metrics at once and
-    moves on; anything kept must be copied.
+    moves on; anything kept must be copied. Positions are recorded only on request.
     """
 
-    def __init__(self, dataset: Dataset, config: SimConfig = SimConfig()):
+    def __init__(self, dataset: Dataset, config: SimConfig = SimConfig(),
+                 record_position: bool = False):
         n = len(dataset)
         self.n = n
         self.config = config
         self.funding = funding_per_bar(dataset, config)
+        if np.all(self.funding == self.funding[0]):
+            self.funding = self.funding[:1].copy()  # one value: less memory traffic per bar
         self.equity = np.empty(n)
         self.returns = np.empty(n)
-        self.position = np.empty(n)
-        self.turnover = np.empty(n)
+        self.position = np.empty(n if record_position else 0)
         self.trades = np.empty((n // 2 + 2, N_TRADE_COLS))
 
 
 def simulate(strategy: Strategy, signals: Signals, dataset: Dataset,
              config: SimConfig = SimConfig(), workspace: Workspace | None = None
              ) -> BacktestResult:
-    """Simulate compiled signals. Without a workspace the result owns fresh arrays."""
-    ws = workspace if workspace is not None else Workspace(dataset, config)
+    """Simulate compiled signals. Without a workspace the result owns fresh arrays (positions
+    included)."""
+    ws = workspace if workspace is not None else Workspace(dataset, config, True)
     if ws.n != len(dataset) or ws.config != config:
         raise ValueError("workspace was made for another dataset length or config")
-    nt = simulate_into_nb(
+    size = signals.size
+    if size.shape[0] not in (1, len(dataset)):
+        raise ValueError(f"size has {size.shape[0]} values for {len(dataset)} bars")
+    nt, turnover, exposed = simulate_into_nb(
         dataset.open, dataset.high, dataset.low, dataset.close, ws.funding,
         signals.long_entry, signals.long_exit, signals.short_entry, signals.short_exit,
-        signals.size, False, config.fee_bps * 1e-4, config.slippage_bps * 1e-4,
+        size, False, config.fee_bps * 1e-4, config.slippage_bps * 1e-4,
         _opt(strategy.stop_loss), _opt(strategy.take_profit), _opt(strategy.trailing_stop),
         -1 if strategy.max_hold is None else int(strategy.max_hold),
         float(config.max_leverage), float(config.init_cash),
-        ws.equity, ws.returns, ws.position, ws.turnover, ws.trades,
+        ws.equity, ws.returns, ws.position, ws.trades,
     )
     trades = ws.trades[:nt] if workspace is not None else ws.trades[:nt].copy()
-    return BacktestResult(ws.equity, ws.returns, ws.position, ws.turnover, trades,
+    position = ws.position if ws.position.shape[0] == ws.n else None
+    return BacktestResult(ws.equity, ws.returns, position, float(turnover), int(exposed), trades,
                           dataset.bars_per_year, config.init_cash)

@@ -25,8 +25,9 @@ def _result(returns=R, trades=PNL, position=(0, 1, 1, 0, -1), turnover=(0, 1, 0,
     tr = np.zeros((len(trades), 9))
     for i, (pnl, ret) in enumerate(trades):
         tr[i, 6], tr[i, 7] = pnl, ret
-    return BacktestResult(np.array(eq), np.array(returns, float), np.array(position, float),
-                          np.array(turnover, float), tr, bpy, init)
+    pos = np.array(position, float)
+    return BacktestResult(np.array(eq), np.array(returns, float), pos, float(sum(turnover)),
+                          int(np.count_nonzero(pos)), tr, bpy, init)
 
 
 def test_metrics_by_hand():
