@@ -373,11 +373,18 @@ async def _json_body(request: web.Request) -> Any:
         return None
 
 
+SEND_TIMEOUT_S = 5.0
+
+
 async def _send(client: _Client, message: dict) -> None:
+    """Send one message; a client that cannot take it within SEND_TIMEOUT_S is dropped."""
     if client.ws.closed:
         return
     try:
-        await client.ws.send_str(json.dumps(message, separators=(",", ":")))
+        await asyncio.wait_for(client.ws.send_str(json.dumps(message, separators=(",", ":"))), SEND_TIMEOUT_S)
+    except asyncio.TimeoutError:
+        logger.warning("dropping a websocket client that stopped reading ({})", client.ip)
+        await client.ws.close()
     except (ConnectionError, RuntimeError):
         pass
 
