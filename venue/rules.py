@@ -40,7 +40,7 @@ ADDRESS_BUDGET = (
     " Place taker orders to free up 1 request per USDC traded."
 )
 SCHEDULE_VOLUME = "Cannot set scheduled cancel time until enough volume traded. Required: ${required}. Traded: ${traded}."
-SCHEDULE_TOO_EARLY = "Scheduled cancel time too early, must be at least 5 seconds from now."  # (unconfirmed)
+SCHEDULE_TOO_EARLY = "Scheduled cancel time too early, must be at least 5 seconds from now."
 SCHEDULE_TOO_MANY = "Too many scheduled cancels triggered today."  # (unconfirmed)
 EXPIRED = "Action expired"  # (unconfirmed)
 LEVERAGE_INVALID = "Invalid leverage value"  # (unconfirmed)
