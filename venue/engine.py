@@ -64,6 +64,7 @@ class Exchange:
         self.open_by_user: dict[str, dict[int, Order]] = {}
         self.triggers: dict[int, Order] = {}
         self.fills: dict[str, list[dict]] = {}
+        self.user_funding: dict[str, list[dict]] = {}  # userFunding ledger rows per user
         self.funding_history: dict[str, list[dict]] = {c: [] for c in self.coins}
         self.funding_rate: dict[str, Decimal] = {c: ZERO for c in self.coins}
         self.trade_log: dict[str, deque[tuple[int, Decimal, Decimal]]] = {c: deque() for c in self.coins}

@@ -265,6 +265,27 @@ def _funding_history(ex, body, now):
     return [r for r in rows if start <= r["time"] <= end][:500]
 
 
+def _user_funding(ex, body, now):
+    start = int(body["startTime"])
+    end = body.get("endTime")
+    end = int(end) if end is not None else now
+    rows = ex.user_funding.get(body["user"].lower(), [])
+    return [r for r in rows if start <= r["time"] <= end][:500]
+
+
+def _historical_orders(ex, body, now):
+    user = body["user"].lower()
+    records = [r for r in ex.records.values() if r.order.user == user]
+    records.sort(key=lambda r: -r.order.oid)
+    return [
+        {"order": _order_frontend(r.order), "status": r.status, "statusTimestamp": r.status_ts} for r in records[:2000]
+    ]
+
+
+def _spot_clearinghouse(ex, body, now):
+    return {"balances": []}
+
+
 def _order_status(ex, body, now):
     return order_status(ex, body["user"], body["oid"])
 
@@ -300,4 +321,7 @@ _HANDLERS = {
     "orderStatus": _order_status,
     "perpDexs": _perp_dexs,
     "userRateLimit": _user_rate_limit,
+    "userFunding": _user_funding,
+    "historicalOrders": _historical_orders,
+    "spotClearinghouseState": _spot_clearinghouse,
 }

@@ -137,12 +137,12 @@ def fund_once(ex: Exchange, at: int) -> None:
             amount = szi * oracle * rate  # exact: the payments of all sides sum to zero
             acct.pay_funding(coin, amount)
             if not acct.exempt:
-                ex.outbox.append(
-                    (
-                        "user",
-                        acct.address,
-                        {"funding": {"time": at, "coin": coin, "usdc": fmt(-amount), "szi": fmt(szi), "fundingRate": fmt(rate)}},
-                    )
+                event = {"time": at, "coin": coin, "usdc": fmt(-amount), "szi": fmt(szi), "fundingRate": fmt(rate)}
+                ex.outbox.append(("user", acct.address, {"funding": event}))
+                delta = {"type": "funding", "coin": coin, "usdc": event["usdc"], "szi": event["szi"],
+                         "fundingRate": event["fundingRate"], "nSamples": None}
+                ex.user_funding.setdefault(acct.address, []).append(
+                    {"time": at, "hash": "0x" + "0" * 64, "delta": delta}
                 )
 
 

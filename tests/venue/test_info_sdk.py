@@ -94,3 +94,19 @@ def test_asset_context_counts_the_last_day_of_trading(sim: SimThread, exchange: 
     sim.advance(86_400_000 + 60_000)
     _, ctxs = exchange.info.meta_and_asset_ctxs()
     assert ctxs[1]["dayNtlVlm"] == "0" and ctxs[1]["prevDayPx"] == "3000"
+
+
+def test_user_funding_history_orders_and_rate_limit(sim: SimThread, exchange: SdkExchange, wallet) -> None:
+    start = sim.now_ms()
+    statuses(exchange.market_open("ETH", True, 0.1))
+    [resting] = statuses(exchange.order("ETH", True, 0.1, 2900.0, {"limit": {"tif": "Gtc"}}))
+    statuses(exchange.cancel("ETH", resting["resting"]["oid"]))
+    sim.advance(2 * 3_600_000)
+    rows = exchange.info.user_funding_history(wallet.address, start)
+    assert len(rows) == 2 and all(r["delta"]["type"] == "funding" and r["delta"]["coin"] == "ETH" for r in rows)
+    assert rows[0]["delta"]["usdc"] == "-0.00375" and rows[0]["delta"]["szi"] == "0.1"
+    history = exchange.info.historical_orders(wallet.address)
+    assert [h["status"] for h in history] == ["canceled", "filled"]
+    assert exchange.info.spot_user_state(wallet.address) == {"balances": []}
+    limits = exchange.info.user_rate_limit(wallet.address)
+    assert limits == {"cumVlm": "300.03", "nRequestsUsed": 3, "nRequestsCap": 10_300}
