@@ -6,7 +6,6 @@ Evolution, validation and the CLI all go through `evaluate`, so they cannot disa
 from __future__ import annotations
 
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from quant.data import Dataset
@@ -48,7 +47,7 @@ class Evaluator:
         self.config = config
         self.cache = IndicatorCache(dataset, cache_bytes)
         self.workspace = Workspace(dataset, config)
-        self._spare: list[Workspace] = []
+        self._buffers = None
 
     def metrics(self, strategy: Strategy) -> dict[str, float]:
         return self._metrics(strategy, self.workspace)
@@ -58,24 +57,22 @@ class Evaluator:
         result = simulate(strategy, signals, self.dataset, self.config, workspace)
         return compute_metrics(result)
 
-    def metrics_many(self, strategies: Sequence[Strategy], workers: int = 1
-                     ) -> list[dict[str, float]]:
-        """Metrics of each strategy, in order. With workers > 1, threads share the indicator
-        cache; the numba kernels release the GIL, so the simulations and metrics run in
-        parallel while tree evaluation interleaves."""
-        if workers <= 1 or len(strategies) < 2:
-            return [self.metrics(s) for s in strategies]
-        while len(self._spare) < workers - 1:
-            self._spare.append(Workspace(self.dataset, self.config))
-        spaces = [self.workspace, *self._spare[: workers - 1]]
-        chunks = [list(range(i, len(strategies), workers)) for i in range(workers)]
-        out: list = [None] * len(strategies)
+    def metrics_many(self, strategies: Sequence[Strategy], workers: int = 1,
+                     chunk: int = 64) -> list[dict[str, float]]:
+        """Metrics of each strategy, in order (the same numbers as `metrics`). Signals are
+        compiled chunk by chunk; simulation and metrics of a chunk run in one parallel numba
+        call on `workers` threads (at most the machine's cores)."""
+        from quant.batch import BatchBuffers, evaluate_batch
+        from quant.metrics import metrics_dict
 
-        def work(w: int) -> None:
-            for i in chunks[w]:
-                out[i] = self._metrics(strategies[i], spaces[w])
-
-        with ThreadPoolExecutor(workers) as pool:
-            for f in [pool.submit(work, w) for w in range(workers)]:
-                f.result()
+        workers = max(1, min(int(workers), chunk))
+        if self._buffers is None or self._buffers.workers != workers:
+            self._buffers = BatchBuffers(len(self.dataset), workers)
+        out: list[dict[str, float]] = []
+        for i in range(0, len(strategies), chunk):
+            part = strategies[i:i + chunk]
+            signals = [compile_signals(s, self.cache) for s in part]
+            values = evaluate_batch(part, signals, self.dataset, self.config,
+                                    self.workspace.funding, self._buffers)
+            out.extend(metrics_dict(row) for row in values)
         return out

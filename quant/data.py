@@ -174,23 +174,17 @@ def load_store(coin: str, interval: str, data_dir: str | Path) -> Dataset:
 
 
 def load_dataset(spec: str, data_dir: str | Path = "data") -> Dataset:
-    """Load a `--data` spec: synthetic[:seed=S,bars=N,interval=I] | csv:PATH | store:COIN/INTERVAL."""
+    """Load a `--data` spec: synthetic[:seed=S,bars=N,interval=I,mode=noise|edge|regimes,edge=SR,...]
+    (see quant.synth.SynthSpec) | csv:PATH | store:COIN/INTERVAL."""
     kind, _, rest = spec.partition(":")
     if kind == "synthetic":
-        opts: dict[str, str] = {}
-        for part in filter(None, rest.split(",")):
-            key, eq, val = part.partition("=")
-            if not eq or key not in ("seed", "bars", "interval"):
-                raise DataSpecError(f"{spec}: bad option {part!r}; use "
-                                    f"synthetic:seed=S,bars=N,interval=1h")
-            opts[key] = val
+        # the full generator (regimes, GARCH, jumps, funding, noise or planted edge)
+        from quant.synth import generate, parse_options
+
         try:
-            seed, bars = int(opts.get("seed", 0)), int(opts.get("bars", 5000))
-        except ValueError:
-            raise DataSpecError(f"{spec}: seed and bars must be integers") from None
-        if bars < 2:
-            raise DataSpecError(f"{spec}: bars must be >= 2")
-        return synthetic(seed, bars, opts.get("interval", "1h"))
+            return generate(parse_options(rest)).dataset
+        except ValueError as exc:
+            raise DataSpecError(f"{spec}: {exc}") from None
     if kind == "csv" and rest:
         return load_csv(rest)
     if kind == "store" and "/" in rest:

@@ -138,56 +138,75 @@ def trade_stats_nb(trades):
     return n, wins, gp, gl, ret / n if n else np.nan
 
 
-def probabilistic_sharpe(sr: float, t: int, skew: float, kurt: float, sr_star: float = 0.0) -> float:
+@njit(cache=True, error_model="numpy", nogil=True)
+def probabilistic_sharpe(sr, t, skew, kurt, sr_star=0.0):
     """PSR(SR*) with per-bar Sharpe `sr`, T bars, skewness and raw kurtosis (validation.md)."""
-    if t < 2 or not all(map(math.isfinite, (sr, skew, kurt))):
-        return math.nan
+    if t < 2 or not (np.isfinite(sr) and np.isfinite(skew) and np.isfinite(kurt)):
+        return np.nan
     var = 1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr * sr
     if var <= 0:
-        return math.nan
+        return np.nan
     z = (sr - sr_star) * math.sqrt(t - 1) / math.sqrt(var)
     return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
 
 
-def _ratio(a: float, b: float) -> float:
-    if b == 0 or not math.isfinite(b):
-        return math.nan if a == 0 else math.copysign(math.inf, a)
+@njit(cache=True, error_model="numpy", nogil=True)
+def _ratio(a, b):
+    if b == 0 or not np.isfinite(b):
+        if a == 0:
+            return np.nan
+        return np.inf if a > 0 else -np.inf
     return a / b
 
 
-def compute_metrics(res: BacktestResult, lo_lags: int = 24) -> dict[str, float]:
-    r = res.returns
-    n = int(r.shape[0])
-    bpy = float(res.bars_per_year)
-    mean, std, down, skew, kurt, mdd, mdur, rho = return_stats_nb(
-        r, res.equity, float(res.init_cash), int(lo_lags))
+KEYS = ("total_return", "cagr", "volatility", "sharpe", "sharpe_per_bar", "sortino", "calmar",
+        "max_drawdown", "max_drawdown_bars", "trades", "win_rate", "profit_factor", "expectancy",
+        "trades_per_day", "exposure", "turnover", "skew", "kurtosis", "sharpe_lo", "psr", "bars")
+_INT_KEYS = frozenset(("max_drawdown_bars", "trades", "bars"))
+N_METRICS = len(KEYS)
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
+def metrics_nb(r, equity, init_cash, bpy, trades, turnover, exposed, lags, out):
+    """Every metric of one run into `out` (order of KEYS): one call, no Python in between."""
+    n = r.shape[0]
+    mean, std, down, skew, kurt, mdd, mdur, rho = return_stats_nb(r, equity, init_cash, lags)
+    n_trades, n_wins, gross_profit, gross_loss, expectancy = trade_stats_nb(trades)
     years = n / bpy
-    final = float(res.equity[-1]) if n else res.init_cash
-    total = final / res.init_cash - 1.0
-    cagr = (final / res.init_cash) ** (1.0 / years) - 1.0 if final > 0 and years > 0 else -1.0
-    sr_bar = _ratio(mean, std) if std > 0 else math.nan
-    sharpe = sr_bar * math.sqrt(bpy)
-    n_trades, n_wins, gross_profit, gross_loss, expectancy = trade_stats_nb(res.trades)
-    return {
-        "total_return": total,
-        "cagr": cagr,
-        "volatility": std * math.sqrt(bpy),
-        "sharpe": sharpe,
-        "sharpe_per_bar": sr_bar,
-        "sortino": _ratio(mean, down) * math.sqrt(bpy) if n else math.nan,
-        "calmar": _ratio(cagr, mdd),
-        "max_drawdown": float(mdd),
-        "max_drawdown_bars": int(mdur),
-        "trades": int(n_trades),
-        "win_rate": n_wins / n_trades if n_trades else math.nan,
-        "profit_factor": _ratio(gross_profit, gross_loss) if n_trades else math.nan,
-        "expectancy": float(expectancy),
-        "trades_per_day": n_trades / (years * 365.0) if years > 0 else math.nan,
-        "exposure": res.exposed_bars / n if n else math.nan,
-        "turnover": res.turnover / years if years > 0 else math.nan,
-        "skew": float(skew),
-        "kurtosis": float(kurt),
-        "sharpe_lo": sr_bar * float(lo_eta(rho, bpy)) if math.isfinite(sr_bar) else math.nan,
-        "psr": probabilistic_sharpe(sr_bar, n, float(skew), float(kurt)),
-        "bars": n,
-    }
+    final = equity[n - 1] if n else init_cash
+    cagr = (final / init_cash) ** (1.0 / years) - 1.0 if final > 0 and years > 0 else -1.0
+    sr_bar = mean / std if std > 0 else np.nan
+    root = math.sqrt(bpy)
+    out[0] = final / init_cash - 1.0
+    out[1] = cagr
+    out[2] = std * root
+    out[3] = sr_bar * root
+    out[4] = sr_bar
+    out[5] = _ratio(mean, down) * root if n else np.nan
+    out[6] = _ratio(cagr, mdd)
+    out[7] = mdd
+    out[8] = mdur
+    out[9] = n_trades
+    out[10] = n_wins / n_trades if n_trades else np.nan
+    out[11] = _ratio(gross_profit, gross_loss) if n_trades else np.nan
+    out[12] = expectancy
+    out[13] = n_trades / (years * 365.0) if years > 0 else np.nan
+    out[14] = exposed / n if n else np.nan
+    out[15] = turnover / years if years > 0 else np.nan
+    out[16] = skew
+    out[17] = kurt
+    out[18] = sr_bar * lo_eta(rho, bpy) if np.isfinite(sr_bar) else np.nan
+    out[19] = probabilistic_sharpe(sr_bar, n, skew, kurt, 0.0)
+    out[20] = n
+
+
+def metrics_dict(values: np.ndarray) -> dict[str, float]:
+    """KEYS → values, counts as ints."""
+    return {k: (int(v) if k in _INT_KEYS else v) for k, v in zip(KEYS, values.tolist())}
+
+
+def compute_metrics(res: BacktestResult, lo_lags: int = 24) -> dict[str, float]:
+    out = np.empty(N_METRICS)
+    metrics_nb(res.returns, res.equity, float(res.init_cash), float(res.bars_per_year),
+               res.trades, float(res.turnover), int(res.exposed_bars), int(lo_lags), out)
+    return metrics_dict(out)

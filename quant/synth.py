@@ -19,8 +19,9 @@ Pure: numpy and numba only, no files, no clock.
 
 from __future__ import annotations
 
+import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numba import njit
@@ -98,7 +99,7 @@ _MEAN_REVERT = {"noise": np.zeros(3), "edge": np.zeros(3), "regimes": np.array([
 
 @njit(cache=True)
 def _path_nb(
-    shocks, sub_shocks, jump_u, jump_z, jump_pos, regime_u, trans_cum, vol_mult, drift,
+    shocks, sub_shocks, jump_u, jump_z, regime_u, trans_cum, vol_mult, drift,
     mean_revert, sigma_bar, mu_edge, edge_window, jump_rate, jump_scale, start_price, substeps,
 ):
     n = shocks.shape[0]
@@ -139,29 +140,27 @@ def _path_nb(
         total = mu + sd * z
         if jump_u[t] < jump_rate:
             total += jump_scale * sd * jump_z[t]
-        # finer path: a bridge from 0 to `total` with the bar's volatility
+        # finer path: a Brownian bridge from o to o + total with the bar's volatility, so the
+        # close is exact and high/low are the extremes of a plausible intra-bar path
         o = log_p
         hi = o
         lo = o
+        step = sd / math.sqrt(substeps)
+        end_noise = 0.0
+        for s in range(substeps):
+            end_noise += step * sub_shocks[t, s]
         acc = 0.0
         for s in range(substeps):
-            acc += sd * sub_shocks[t, s] / math.sqrt(substeps)
+            acc += step * sub_shocks[t, s]
             frac = (s + 1) / substeps
-            level = o + frac * total + (acc - frac * 0.0)
-            if s == substeps - 1:
-                level = o + total
-            else:
-                # pin the bridge: remove the drift of the accumulated noise proportionally
-                level = o + frac * total + acc - frac * acc * 0.0
+            level = o + frac * total + acc - frac * end_noise
             if level > hi:
                 hi = level
             if level < lo:
                 lo = level
         log_p = o + total
-        if log_p > hi:
-            hi = log_p
-        if log_p < lo:
-            lo = log_p
+        hi = max(hi, log_p)  # the bridge's last level and o + total may differ by an ulp
+        lo = min(lo, log_p)
         open_[t] = math.exp(o)
         close[t] = math.exp(log_p)
         high[t] = math.exp(hi)
@@ -176,6 +175,31 @@ def _path_nb(
             sma = window_sum / edge_window
             signal[t] = 1.0 if close[t] > sma else -1.0
     return open_, high, low, close, regimes, signal
+
+
+def _build(spec: SynthSpec, mu_edge: float):
+    """The price path, regimes and planted-rule states; deterministic in (spec, mu_edge)."""
+    rng = np.random.default_rng([spec.seed, 0])
+    n = spec.bars
+    k = len(REGIME_NAMES[spec.mode])
+    sec = interval_seconds(spec.interval)
+    bars_per_year = SECONDS_PER_YEAR / sec
+    sigma_bar = spec.annual_vol / math.sqrt(bars_per_year)
+    # expected regime duration: about 10 days of bars, at least 20 bars
+    stay = 1.0 - 1.0 / max(20.0, 10 * 86400 / sec)
+    trans_cum = np.cumsum(_transition(k, stay), axis=1)
+    shocks = rng.standard_normal(n)
+    sub_shocks = rng.standard_normal((n, spec.substeps))
+    jump_u = rng.random(n)
+    jump_z = rng.standard_normal(n)
+    regime_u = rng.random(n)
+    # normalised so the average variance over regimes is the spec's (regimes are equally likely)
+    vol_mult = _VOL_MULT[spec.mode] / math.sqrt(np.mean(_VOL_MULT[spec.mode] ** 2))
+    return _path_nb(
+        shocks, sub_shocks, jump_u, jump_z, regime_u, trans_cum, vol_mult, _DRIFT[spec.mode],
+        _MEAN_REVERT[spec.mode], sigma_bar, mu_edge, spec.edge_window, spec.jump_rate,
+        spec.jump_scale, spec.start_price, spec.substeps,
+    )
 
 
 def _oracle_returns(close: np.ndarray, signal: np.ndarray, fee_bps: float) -> np.ndarray:
@@ -194,59 +218,25 @@ def _annual_sharpe(r: np.ndarray, bars_per_year: float) -> float:
 
 def generate(spec: SynthSpec) -> SyntheticMarket:
     """Build the market described by `spec`; the same spec gives the same bytes."""
-    rng = np.random.default_rng(spec.seed)
     n = spec.bars
     names = REGIME_NAMES[spec.mode]
-    k = len(names)
     sec = interval_seconds(spec.interval)
     bars_per_year = SECONDS_PER_YEAR / sec
     sigma_bar = spec.annual_vol / math.sqrt(bars_per_year)
-    # expected regime duration: about 10 days of bars, at least 20 bars
-    stay = 1.0 - 1.0 / max(20.0, 10 * 86400 / sec)
-    trans_cum = np.cumsum(_transition(k, stay), axis=1)
-    draws = dict(
-        shocks=rng.standard_normal(n),
-        sub_shocks=rng.standard_normal((n, spec.substeps)),
-        jump_u=rng.random(n),
-        jump_z=rng.standard_normal(n),
-        jump_pos=rng.random(n),
-        regime_u=rng.random(n),
-    )
-    vol_mult = _VOL_MULT[spec.mode]
-    drift = _DRIFT[spec.mode]
-    mean_revert = _MEAN_REVERT[spec.mode]
-
-    def build(mu_edge: float):
-        return _path_nb(
-            draws["shocks"], draws["sub_shocks"], draws["jump_u"], draws["jump_z"],
-            draws["jump_pos"], draws["regime_u"], trans_cum, vol_mult, drift, mean_revert,
-            sigma_bar, mu_edge, spec.edge_window, spec.jump_rate, spec.jump_scale,
-            spec.start_price, spec.substeps,
-        )
-
-    mu_edge = 0.0
-    if spec.mode == "edge":
-        # The realised volatility is what it is (GARCH, regimes, jumps): measure it on the noise
-        # path, then choose mu so the oracle's gross Sharpe covers its costs plus the target.
-        # Two refinements settle the flip rate, which the edge itself changes a little.
-        o, h, l, c, reg, sig = build(0.0)
-        realised_sd = np.std(np.diff(np.log(c)), ddof=1)
-        for _ in range(3):
-            flips = np.abs(np.diff(sig)).sum() / 2.0 / n
-            cost_per_bar = flips * 2.0 * spec.fee_bps * 1e-4
-            mu_edge = spec.edge / math.sqrt(bars_per_year) * realised_sd + cost_per_bar
-            o, h, l, c, reg, sig = build(mu_edge)
-    o, h, l, c, reg, sig = build(mu_edge)
+    rng = np.random.default_rng([spec.seed, 1])  # volume and funding draws
+    mu_edge = calibrated_edge_mu(spec) if spec.mode == "edge" else 0.0
+    o, h, l, c, reg, sig = _build(spec, mu_edge)
 
     volume = rng.lognormal(3.0, 0.5, n)
     rets = np.r_[0.0, np.diff(np.log(c))]
     volume *= 1.0 + 3.0 * np.abs(rets) / sigma_bar
-    # hourly funding: a small positive base rate plus a persistent premium that follows the trend
+    # hourly funding: 0.01 % per 8 h base plus a persistent premium that follows the trend, with
+    # a spread of about 2e-5 an hour (the size of real perpetuals' funding swings)
     hours = sec / 3600.0
     premium = np.zeros(n)
-    noise = rng.standard_normal(n) * 0.000004
+    noise = rng.standard_normal(n) * 0.000001
     for t in range(1, n):
-        premium[t] = 0.97 * premium[t - 1] + 0.02 * rets[t] + noise[t]
+        premium[t] = 0.97 * premium[t - 1] + 0.001 * rets[t] + noise[t]
     hourly = np.clip(0.0000125 + premium, -0.04, 0.04)
     funding = hourly * hours
     time_ms = spec.start_ms + np.arange(n, dtype=np.int64) * sec * 1000
@@ -269,6 +259,46 @@ def generate(spec: SynthSpec) -> SyntheticMarket:
     return SyntheticMarket(dataset, spec, reg, names, oracle_sharpe, oracle_dsl)
 
 
+_CALIBRATION_SEEDS = tuple(range(20_240_101, 20_240_109))  # 8 independent paths
+_CALIBRATION_BARS = 50_000
+
+
+def calibrated_edge_mu(spec: SynthSpec) -> float:
+    """The planted edge per bar (log return) that gives the oracle `spec.edge` annual Sharpe
+    after costs, measured on the pooled returns of 8 long independent paths (400k bars). It
+    depends only on the process (interval, volatility, window, jumps, fees), not on the seed:
+    a fresh seed is fresh data from the same process."""
+    key = SynthSpec(
+        seed=0, bars=_CALIBRATION_BARS, interval=spec.interval, mode="edge",
+        edge=spec.edge, edge_window=spec.edge_window, annual_vol=spec.annual_vol,
+        substeps=1, jump_rate=spec.jump_rate, jump_scale=spec.jump_scale, fee_bps=spec.fee_bps,
+    )
+    return _calibrate(key)
+
+
+@functools.lru_cache(maxsize=64)
+def _calibrate(key: SynthSpec) -> float:
+    bars_per_year = SECONDS_PER_YEAR / interval_seconds(key.interval)
+    sd = key.annual_vol / math.sqrt(bars_per_year)
+    mu = key.edge / math.sqrt(bars_per_year) * sd
+    for _ in range(8):
+        pooled = []
+        for seed in _CALIBRATION_SEEDS:
+            c, sig = _sample(replace(key, seed=seed), mu)
+            pooled.append(_oracle_returns(c, sig, key.fee_bps))
+        got = _annual_sharpe(np.concatenate(pooled), bars_per_year)
+        # Sharpe is close to linear in mu around the target: a proportional step converges fast
+        mu += (key.edge - got) / math.sqrt(bars_per_year) * sd
+        if abs(key.edge - got) < 0.01:
+            break
+    return float(mu)
+
+
+def _sample(spec: SynthSpec, mu_edge: float) -> tuple[np.ndarray, np.ndarray]:
+    m = _build(spec, mu_edge)
+    return m[3], m[5]
+
+
 def parse_options(text: str) -> SynthSpec:
     """`seed=1,bars=5000,interval=1h,mode=edge,edge=2` (also `edge=2` alone implies mode=edge)."""
     fields = {f: getattr(SynthSpec, f) for f in SynthSpec.__dataclass_fields__}
@@ -276,14 +306,13 @@ def parse_options(text: str) -> SynthSpec:
     for part in filter(None, (p.strip() for p in text.split(","))):
         key, eq, raw = part.partition("=")
         if not eq or key not in fields:
-            raise ValueError(
-                f"synthetic option {part!r} not understood; options: {', '.join(fields)}"
-            )
+            raise ValueError(f"bad option {part!r}; options: {', '.join(fields)}")
         default = fields[key]
         try:
             values[key] = type(default)(raw) if not isinstance(default, str) else raw
         except ValueError:
-            raise ValueError(f"synthetic option {key}={raw!r}: expected {type(default).__name__}") from None
+            kind = "an integer" if isinstance(default, int) else "a number"
+            raise ValueError(f"option {key}={raw!r}: {key} must be {kind}") from None
     if "edge" in values and "mode" not in values and float(values["edge"]) > 0:  # type: ignore[arg-type]
         values["mode"] = "edge"
     return SynthSpec(**values)  # type: ignore[arg-type]

@@ -52,7 +52,7 @@ def test_store_reads_parquet_partitions(tmp_path):
     ("store:BTC/1h", "no candles under"),
     ("csv:/nope.csv", "file not found"),
     ("yahoo:BTC", "not understood"),
-    ("synthetic:seed=x", "must be integers"),
+    ("synthetic:seed=x", "seed must be an integer"),
     ("synthetic:sead=1", "bad option"),
     ("store:BTC/1x", "interval"),
 ])
