@@ -1,7 +1,8 @@
 """Cross-margin accounts: cash, positions, realised PnL, fees, funding, margin and liquidation.
 
 Pure and synchronous; prices and money are Decimal. The identity that tests hold us to:
-cash = deposits + Σ closedPnl − Σ fees + Σ funding, and accountValue = cash + Σ szi·(mark − entry).
+cash = deposits + Σ closedPnl − Σ fees − Σ funding paid + bad debt covered, and
+accountValue = cash + Σ szi·(mark − entry).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class Account:
     fees_paid: Decimal = ZERO
     funding_paid: Decimal = ZERO
     realized_pnl: Decimal = ZERO
+    bad_debt_covered: Decimal = ZERO  # losses beyond the account's money, taken over by the backstop
     volume: Decimal = ZERO  # USD notional traded, for the address action budget
     positions: dict[str, Position] = field(default_factory=dict)
     leverage: dict[str, int] = field(default_factory=dict)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from loguru import logger
 
 from venue import rules
-from venue.accounts import MARKET_MAKER
+from venue.accounts import MARKET_MAKER, ZERO
 from venue.book import Order
 from venue.limits import DAY_MS
 from venue.wire import BPS, fmt
@@ -176,6 +176,12 @@ def liquidate(ex: Exchange, now_ms: int) -> None:
             trade = ex.fill(close, backstop, marks[coin], close.sz, now_ms, liquidation=detail)
             ex.outbox.append(("trades", coin, [trade]))
             ex.books[coin].remove(backstop)
+        if acct.cash < 0:
+            # Like Hyperliquid's backstop vault, the liquidator absorbs a loss beyond the account's money.
+            deficit = -acct.cash
+            mm.cash -= deficit
+            acct.cash = ZERO
+            acct.bad_debt_covered += deficit
         logger.info("liquidated {} (account value {}, notional {})", acct.address, value, ntl)
         ex.outbox.append(
             (

@@ -21,7 +21,7 @@ order_st = st.tuples(
     st.sampled_from(sorted(COINS)),
     st.booleans(),  # buy?
     st.integers(-30, 30),  # price offset in bps from the fair price
-    st.integers(1, 400),  # notional in units of $5
+    st.one_of(st.integers(1, 400), st.integers(1_000, 16_000)),  # notional in units of $5
     st.sampled_from(["Gtc", "Gtc", "Ioc", "Ioc", "Alo"]),
     st.sampled_from([False, False, False, True]),  # reduce only
 )
@@ -29,7 +29,7 @@ step_st = st.one_of(
     order_st.map(lambda o: ("order", o)),
     order_st.map(lambda o: ("order", o)),
     order_st.map(lambda o: ("order", o)),
-    st.tuples(st.sampled_from(sorted(COINS)), st.integers(-300, 300)).map(lambda j: ("jump", j)),
+    st.tuples(st.sampled_from(sorted(COINS)), st.integers(-1500, 1500)).map(lambda j: ("jump", j)),
     st.integers(0, len(WALLETS) - 1).map(lambda w: ("cancel_all", w)),
     st.just(("fund_hour", None)),
 )
@@ -62,7 +62,7 @@ def _check(ex: Exchange, initial: Decimal) -> None:
         fills = ex.fills.get(acct.address, [])
         closed = sum((Decimal(f["closedPnl"]) for f in fills), Decimal(0))
         paid = sum((Decimal(f["fee"]) for f in fills), Decimal(0))
-        assert acct.cash == acct.deposits + closed - paid - acct.funding_paid
+        assert acct.cash == acct.deposits + closed - paid - acct.funding_paid + acct.bad_debt_covered
         assert paid == acct.fees_paid
         for coin in COINS:
             # The position is the sum of signed fill sizes.
@@ -77,7 +77,7 @@ def test_cash_positions_and_fees_are_conserved(steps) -> None:
         market="frozen",
         history_minutes=0,
         mm_levels=3,
-        mm_level_usd="3000",
+        mm_level_usd="30000",
         accounts=tuple(AccountSpec(address=w.address, usdc="5000") for w in WALLETS),
     )
     ex = Exchange(config, NOW)
@@ -148,3 +148,25 @@ def test_malformed_order_wires_never_break_the_core(wires) -> None:
             continue
         assert isinstance(reply, dict) and len(reply) == 1 and set(reply) <= {"error", "resting", "filled"}
     assert acct.cash <= Decimal(5000)
+
+
+def test_money_is_conserved_through_a_liquidation() -> None:
+    config = SimConfig(
+        market="frozen",
+        history_minutes=0,
+        mm_levels=3,
+        mm_level_usd="30000",
+        accounts=tuple(AccountSpec(address=w.address, usdc="5000") for w in WALLETS),
+    )
+    ex = Exchange(config, NOW)
+    initial = sum((a.cash for a in ex.accounts.values()), Decimal(0))
+    wire = {"a": 1, "b": True, "p": "3100", "s": "20", "r": False, "t": {"limit": {"tif": "Ioc"}}}
+    reply = _signed(ex, WALLETS[0], {"type": "order", "orders": [wire], "grouping": "na"}, NOW + 1)
+    assert reply["response"]["data"]["statuses"][0]["filled"]["totalSz"] == "20"
+    _check(ex, initial)
+    ex.jump("ETH", Decimal("2600"), NOW + 10)  # −13%: far below maintenance
+    acct = ex.accounts[WALLETS[0].address.lower()]
+    assert acct.szi("ETH") == 0
+    assert acct.cash == 0 and acct.bad_debt_covered > 0  # the loss beyond its money is the backstop's
+    assert ex.fills[acct.address][-1]["liquidation"]["method"] == "market"
+    _check(ex, initial)
