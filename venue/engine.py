@@ -28,8 +28,6 @@ __all__ = ["MARKET_MAKER", "Exchange", "MalformedAction", "OrderRecord"]
 
 
 @dataclass(slots=True)
-
-
 class OrderRecord:
     """The venue's memory of an order, for orderStatus: the order and its latest status."""
 
