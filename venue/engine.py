@@ -255,11 +255,12 @@ class Exchange:
                 continue
             sz = min(taker.sz, maker.sz)
             if maker.reduce_only:
-                mroom = abs(self.accounts[maker.user].szi(maker.coin))
-                if mroom == 0:
+                mszi = self.accounts[maker.user].szi(maker.coin)
+                if mszi == 0 or (mszi > 0) == maker.is_buy:
+                    # Its position is gone or flipped: a reduce-only order would now increase it.
                     self.cancel_order(maker, "reduceOnlyCanceled", now_ms)
                     continue
-                sz = min(sz, mroom)
+                sz = min(sz, abs(mszi))
             px = maker.px
             trades.append(self.fill(taker, maker, px, sz, now_ms))
             taker.sz -= sz

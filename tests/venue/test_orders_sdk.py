@@ -190,3 +190,13 @@ def test_an_approved_api_wallet_trades_for_its_master(sim: SimThread, exchange: 
     assert pos["position"]["szi"] == "0.1"
     [closed] = statuses(as_agent.market_close("ETH"))  # reads the master's position via account_address
     assert closed["filled"]["totalSz"] == "0.1"
+
+
+def test_a_resting_reduce_only_order_is_canceled_once_its_position_is_gone(sim: SimThread, exchange: SdkExchange, wallet) -> None:
+    statuses(exchange.market_open("ETH", True, 0.1))
+    [resting] = statuses(exchange.order("ETH", False, 0.1, 3100.0, GTC, reduce_only=True))
+    statuses(exchange.market_close("ETH"))
+    sim.jump("ETH", "3200")  # the book now reaches 3100: the reduce-only sell would open a short
+    order = exchange.info.query_order_by_oid(wallet.address, resting["resting"]["oid"])
+    assert order["order"]["status"] == "reduceOnlyCanceled"
+    assert exchange.info.user_state(wallet.address)["assetPositions"] == []
