@@ -41,7 +41,7 @@ class BatchBuffers:
         self.workers = workers
         self.equity = np.empty((workers, n))
         self.returns = np.empty((workers, n))
-        self.trades = np.empty((workers, n // 2 + 2, N_TRADE_COLS))
+        self.trades = np.empty((workers, n + 2, N_TRADE_COLS))  # a reversal closes one per bar
 
 
 def _opt(x) -> float:

@@ -47,7 +47,7 @@ def simulate_nb(open_, high, low, close, funding, le, lx, se, sx, size, size_is_
     equity = np.empty(n)
     rets = np.empty(n)
     position = np.empty(n)
-    trades = np.empty((n // 2 + 2, N_TRADE_COLS))
+    trades = np.empty((n + 2, N_TRADE_COLS))  # a reversal can close a trade every bar
     nt, turnover, _ = simulate_into_nb(
         open_, high, low, close, funding, le, lx, se, sx, size, size_is_units, fee, slippage,
         stop_loss, take_profit, trailing_stop, max_hold, max_leverage, init_cash, equity, rets,
@@ -67,7 +67,7 @@ def simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, siz
     Fills the outputs (caller-owned, so a hot loop reuses them instead of paying for fresh
     pages each run): equity at each close, simple per-bar returns, position in units at each
     close (skipped when `position` is empty: at 10^5 bars memory traffic is most of the cost),
-    and trade records (T_* columns, capacity n//2+2).
+    and trade records (T_* columns, capacity n+2: a reversal closes a trade every bar).
     Returns (number of trades, total traded notional / equity, bars ending in a position).
     """
     n = close.shape[0]
@@ -383,7 +383,7 @@ class Workspace:
         self.equity = np.empty(n)
         self.returns = np.empty(n)
         self.position = np.empty(n if record_position else 0)
-        self.trades = np.empty((n // 2 + 2, N_TRADE_COLS))
+        self.trades = np.empty((n + 2, N_TRADE_COLS))  # a reversal can close a trade every bar
 
 
 def simulate(strategy: Strategy, signals: Signals, dataset: Dataset,
