@@ -56,14 +56,13 @@ def _f(a: Any) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float64)
 
 
+# Comparisons with NaN are False (warm-up bars never signal) and raise no warning.
 def _cmp_gt(a, b):
-    with np.errstate(invalid="ignore"):
-        return np.greater(a, b)
+    return np.greater(a, b)
 
 
 def _cmp_lt(a, b):
-    with np.errstate(invalid="ignore"):
-        return np.less(a, b)
+    return np.less(a, b)
 
 
 def _full(m, k: float) -> np.ndarray:

@@ -30,7 +30,7 @@ class IndicatorCache:
     def __init__(self, dataset: Dataset, max_bytes: int = 512 * 2**20):
         self.dataset = dataset
         self.max_bytes = int(max_bytes)
-        self._store: OrderedDict[Node, np.ndarray] = OrderedDict()
+        self._store: OrderedDict[Node | tuple, np.ndarray] = OrderedDict()
         self._bytes = 0
         self.hits = 0
         self.misses = 0
@@ -63,7 +63,20 @@ class IndicatorCache:
             self._put(node, out)
         return out
 
-    def _put(self, node: Node, arr: np.ndarray) -> None:
+    def derived(self, key: tuple, compute) -> np.ndarray:
+        """A value derived from the dataset (not a tree), cached under `key` like a node."""
+        with self._lock:
+            hit = self._store.get(key)
+            if hit is not None:
+                self._store.move_to_end(key)
+                return hit
+        out = compute()
+        out.flags.writeable = False
+        with self._lock:
+            self._put(key, out)
+        return out
+
+    def _put(self, node, arr: np.ndarray) -> None:
         if arr.nbytes > self.max_bytes or node in self._store:
             return
         self._store[node] = arr
@@ -106,11 +119,15 @@ def position_size(strategy: Strategy, cache: IndicatorCache) -> np.ndarray:
     sz = strategy.size
     if sz.kind == "fixed":
         return np.full(1, float(sz.fraction))
-    key = Node("realized-vol", (Node("close"), Node(WINDOW_CONST, (), int(sz.window))))
-    rv = cache.evaluate(key) * np.sqrt(ds.bars_per_year)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        size = sz.target_vol / rv
-    return np.where(np.isfinite(size), size, 0.0)
+
+    def compute() -> np.ndarray:
+        key = Node("realized-vol", (Node("close"), Node(WINDOW_CONST, (), int(sz.window))))
+        rv = cache.evaluate(key) * np.sqrt(ds.bars_per_year)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            size = sz.target_vol / rv
+        return np.where(np.isfinite(size), size, 0.0)
+
+    return cache.derived(("vol-target", float(sz.target_vol), int(sz.window)), compute)
 
 
 def compile_signals(strategy: Strategy, cache: IndicatorCache) -> Signals:

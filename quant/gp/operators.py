@@ -126,8 +126,26 @@ def mut_genes(ind: Individual):
 
 
 def cx_subtree(a: Individual, b: Individual):
-    """Typed one-point subtree crossover; each child keeps its tree-parent's genes."""
-    return gp.cxOnePoint(a, b)
+    """Typed one-point subtree crossover (DEAP's `cxOnePoint`); each child keeps its
+    tree-parent's genes. Unlike DEAP, the common types are sorted by name before the draw:
+    DEAP draws from a set of classes, whose order changes from run to run, and a seeded run
+    must be reproducible."""
+    if len(a) < 2 or len(b) < 2:
+        return a, b
+    types_a: dict[type, list[int]] = {}
+    types_b: dict[type, list[int]] = {}
+    for i in range(1, len(a)):
+        types_a.setdefault(a[i].ret, []).append(i)
+    for i in range(1, len(b)):
+        types_b.setdefault(b[i].ret, []).append(i)
+    common = sorted(set(types_a) & set(types_b), key=lambda t: t.__name__)
+    if not common:
+        return a, b
+    t = random.choice(common)
+    i, j = random.choice(types_a[t]), random.choice(types_b[t])
+    sa, sb = a.searchSubtree(i), b.searchSubtree(j)
+    a[sa], b[sb] = b[sb], a[sa]
+    return a, b
 
 
 def cx_constants(a: Individual, b: Individual):

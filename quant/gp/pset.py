@@ -212,12 +212,16 @@ class Individual(gp.PrimitiveTree):
         self.key = ""  # genome hash, set when evaluated
         self.origin = "init"
         self.parent_score = -math.inf
+        self.general_score = -math.inf  # score without an island's regime specialty
+        self.result = None  # the GenomeResult it was scored from
 
     def clone(self) -> Individual:
         twin = Individual(self, self.genes)
-        twin.fitness.values = self.fitness.values
+        if self.fitness.valid:
+            twin.fitness.values = self.fitness.values
         twin.score, twin.key, twin.origin = self.score, self.key, self.origin
-        twin.parent_score = self.parent_score
+        twin.parent_score, twin.general_score = self.parent_score, self.general_score
+        twin.result = self.result
         return twin
 
     def __deepcopy__(self, memo):  # nodes are immutable: a shallow node list is a true copy
@@ -230,27 +234,10 @@ class Individual(gp.PrimitiveTree):
 
 def _rebuild(nodes, genes, values, score, key, origin, parent_score):
     ind = Individual(nodes, genes)
-    ind.fitness.values = values
+    if values:
+        ind.fitness.values = values
     ind.score, ind.key, ind.origin, ind.parent_score = score, key, origin, parent_score
     return ind
-
-
-def section_roots(tree: list) -> list[int]:
-    """Indices of the four section subtrees under the root."""
-    idx, roots = 1, []
-    for _ in SECTIONS:
-        roots.append(idx)
-        idx = tree.searchSubtree(idx).stop if hasattr(tree, "searchSubtree") else _subtree_end(
-            tree, idx)
-    return roots
-
-
-def _subtree_end(tree: list, begin: int) -> int:
-    total, end = tree[begin].arity, begin + 1
-    while total > 0:
-        total += tree[end].arity - 1
-        end += 1
-    return end
 
 
 # --- conversion ------------------------------------------------------------------------------
