@@ -95,8 +95,36 @@ def approve_agent(ex: Exchange, action: dict, signature: dict, nonce: int, now_m
 
 
 def act_order(ex: Exchange, acct: Account, action: dict, now_ms: int) -> dict:
-    statuses = [ex.place(acct, wire, now_ms) for wire in action.get("orders", [])]
+    wires = action.get("orders", [])
+    grouping = action.get("grouping", "na")
+    if grouping == "normalTpsl" and len(wires) > 1:
+        return _ok("order", {"statuses": _normal_tpsl(ex, acct, wires, now_ms)})
+    statuses = [ex.place(acct, wire, now_ms) for wire in wires]
+    if grouping == "positionTpsl":
+        # TP/SL attached to the position: each placed trigger answers "waitingForTrigger", and
+        # when one fires its siblings are canceled.
+        placed = [s["resting"]["oid"] for s in statuses if isinstance(s, dict) and "resting" in s]
+        ex.link_siblings(placed, position_tpsl=True)
+        statuses = ["waitingForTrigger" if isinstance(s, dict) and "resting" in s else s for s in statuses]
     return _ok("order", {"statuses": statuses})
+
+
+def _normal_tpsl(ex: Exchange, acct: Account, wires: list, now_ms: int) -> list:
+    """A parent order and its TP/SL children: the children wait for the parent to fill
+    ("waitingForFill"), then become trigger orders ("waitingForTrigger")."""
+    parent, children = wires[0], wires[1:]
+    for child in children:
+        if not (isinstance(child, dict) and isinstance(child.get("t"), dict) and "trigger" in child["t"]):
+            raise MalformedAction("normalTpsl children must be trigger orders")
+    first = ex.place(acct, parent, now_ms)
+    if "error" in first:
+        return [first] + [dict(first) for _ in children]  # (unconfirmed) the group fails together
+    if "filled" in first:
+        placed = [ex.place(acct, child, now_ms) for child in children]
+        ex.link_siblings([s["resting"]["oid"] for s in placed if "resting" in s])
+        return [first] + ["waitingForTrigger" if "resting" in s else s for s in placed]
+    ex.pending_children[first["resting"]["oid"]] = list(children)
+    return [first] + ["waitingForFill" for _ in children]
 
 
 def act_cancel(ex: Exchange, acct: Account, action: dict, now_ms: int) -> dict:

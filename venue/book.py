@@ -32,6 +32,7 @@ class Order:
     tpsl: str | None = None  # "tp" | "sl" for trigger orders
     is_market: bool = False
     is_synthetic: bool = False  # the simulator's own liquidity
+    is_position_tpsl: bool = False  # a TP/SL attached to the position (grouping positionTpsl)
 
     @property
     def side(self) -> str:

@@ -67,6 +67,8 @@ class Exchange:
         self.funding_rate: dict[str, Decimal] = {c: ZERO for c in self.coins}
         self.trade_log: dict[str, deque[tuple[int, Decimal, Decimal]]] = {c: deque() for c in self.coins}
         self.agents: dict[str, str] = {}  # API wallet → master account
+        self.pending_children: dict[int, list[dict]] = {}  # normalTpsl parent oid → child wires
+        self.siblings: dict[int, list[int]] = {}  # TP/SL oid → the other orders of its group
         self.schedule: dict[str, int] = {}  # user → ms of the armed dead-man switch
         self.schedule_triggers: dict[tuple[str, int], int] = {}  # (user, day) → count
         self.last_funding_slot = now_ms // config.funding_interval_ms
@@ -274,6 +276,7 @@ class Exchange:
         self, taker: Order, maker: Order, px: Decimal, sz: Decimal, now_ms: int, liquidation: dict | None = None
     ) -> dict:
         """Book one match for both sides; returns the public trade."""
+        activate: Order | None = None
         tid = self.next_tid
         self.next_tid += 1
         hash_ = tx_hash(self.config.seed, tid)
@@ -288,6 +291,8 @@ class Exchange:
                     self.open_by_user.get(maker.user, {}).pop(maker.oid, None)
                     self.remember(maker, "filled", now_ms)
                     self.order_update(maker, "filled", now_ms)
+                    if maker.oid in self.pending_children:
+                        activate = maker
             if acct.exempt:
                 continue
             fill = {
@@ -311,6 +316,8 @@ class Exchange:
             if liquidation is not None:
                 fill["liquidation"] = liquidation
             self.record_fill(acct.address, fill)
+        if activate is not None:
+            self.activate_children(activate, now_ms)
         self.trade_log[taker.coin].append((now_ms, px * sz, sz))
         self.market.candles.update(taker.coin, px, now_ms, volume=sz, trades=1)
         buyer, seller = (taker.user, maker.user) if taker.is_buy else (maker.user, taker.user)
@@ -330,7 +337,25 @@ class Exchange:
         self.outbox.append(("userFills", user, {"isSnapshot": False, "user": user, "fills": [fill]}))
         self.outbox.append(("user", user, {"fills": [fill]}))
 
+    def link_siblings(self, oids: list[int], position_tpsl: bool = False) -> None:
+        """Make `oids` one TP/SL group: when one fires, the others are canceled."""
+        for oid in oids:
+            self.siblings[oid] = [o for o in oids if o != oid]
+            order = self.triggers.get(oid)
+            if order is not None:
+                order.is_position_tpsl = position_tpsl
+
+    def activate_children(self, parent: Order, now_ms: int) -> None:
+        """The parent of a normalTpsl group filled: its TP/SL children become trigger orders."""
+        wires = self.pending_children.pop(parent.oid, None)
+        if not wires:
+            return
+        acct = self.accounts[parent.user]
+        placed = [self.place(acct, wire, now_ms) for wire in wires]
+        self.link_siblings([s["resting"]["oid"] for s in placed if "resting" in s])
+
     def cancel_order(self, order: Order, status: str, now_ms: int, notify: bool = True) -> None:
+        self.pending_children.pop(order.oid, None)  # a canceled parent takes its children with it
         if order.oid in self.triggers:
             del self.triggers[order.oid]
         else:

@@ -174,7 +174,7 @@ def _order_frontend(order: Order) -> dict:
             "isTrigger": is_trigger,
             "triggerPx": fmt(order.trigger_px) if is_trigger else "0.0",
             "children": [],
-            "isPositionTpsl": False,
+            "isPositionTpsl": order.is_position_tpsl,
             "reduceOnly": order.reduce_only,
             "orderType": order_type,
             "tif": None if is_trigger else order.tif,

@@ -61,6 +61,8 @@ def requote(ex: Exchange, now_ms: int) -> None:
 def fire_triggers(ex: Exchange, now_ms: int) -> None:
     marks = ex.marks()
     for order in list(ex.triggers.values()):
+        if order.oid not in ex.triggers:  # canceled as the sibling of one that fired
+            continue
         mark = marks[order.coin]
         assert order.trigger_px is not None
         # A stop fires when the price moves against the position it protects, a take-profit
@@ -72,6 +74,10 @@ def fire_triggers(ex: Exchange, now_ms: int) -> None:
         ex.open_by_user.get(order.user, {}).pop(order.oid, None)
         ex.remember(order, "triggered", now_ms)
         ex.order_update(order, "triggered", now_ms)
+        for sibling_oid in ex.siblings.pop(order.oid, []):
+            sibling = ex.triggers.get(sibling_oid)
+            if sibling is not None:
+                ex.cancel_order(sibling, "siblingFilledCanceled", now_ms)
         acct = ex.accounts[order.user]
         szi = acct.szi(order.coin)
         if order.reduce_only and (szi == 0 or (szi > 0) == order.is_buy):
