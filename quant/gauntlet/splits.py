@@ -54,7 +54,7 @@ class Span:
     stop: int
 
     def __len__(self) -> int:
-        return self.stop - self.start
+        return max(0, self.stop - self.start)
 
 
 @dataclass(frozen=True)
