@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from quant.gauntlet.config import ValidationConfig
 from venue.config import SimConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -113,6 +114,7 @@ class Config(_Section):
     supervisor: SupervisorSection = msgspec.field(default_factory=SupervisorSection)
     recorder: RecorderSection = msgspec.field(default_factory=RecorderSection)
     market: MarketSection = msgspec.field(default_factory=MarketSection)
+    validation: ValidationConfig = msgspec.field(default_factory=ValidationConfig)
 
     @property
     def data_dir(self) -> Path:
