@@ -1,0 +1,625 @@
+"""Importers: candle CSVs (generic OHLCV, Binance klines) and Hyperliquid's `asset_ctxs` archive
+files, parsed and validated into tables the CandleStore takes. L2 snapshots: marketdata/l2.py.
+
+Parsing is pure (lines of text in, a `Parsed` out: the table plus every `BadRow` with its file,
+1-based line in the original file and reason); `open_lines` is the one reader (plain text or an
+LZ4 frame, told apart by the magic number, not the name). Times are UTC; text without a zone is
+read as UTC. Nothing here writes: the CLI decides whether bad rows abort the import.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from marketdata.store import CANDLE_SCHEMA, CTX_SCHEMA, StoreError, interval_ms
+
+FORMATS = ("ohlcv", "binance", "hl-l2book", "hl-asset-ctxs")
+CANDLE_FORMATS = ("ohlcv", "binance")
+LZ4_MAGIC = b"\x04\x22\x4d\x18"
+HEAD_LINES = 10  # lines looked at to recognise a format (banner lines included)
+EXPECTED = (
+    "expected one of: an OHLCV CSV whose header names open, high, low and close (banner lines "
+    "above it are fine) [--format ohlcv]; a headerless 12-column Binance kline CSV "
+    "[--format binance]; a Hyperliquid l2Book archive file, JSON lines, usually .lz4 "
+    "[--format hl-l2book]; a Hyperliquid asset_ctxs file with header time,coin,funding,... "
+    "[--format hl-asset-ctxs]"
+)
+_DAY_MS = 86_400_000
+
+
+class ImportFormatError(ValueError):
+    """The file as a whole cannot be imported (unknown format, missing columns, wrong interval):
+    a usage error, as opposed to bad rows."""
+
+
+@dataclass(frozen=True)
+class BadRow:
+    file: str
+    line: int  # 1-based line in the original file, banner and header lines counted
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """What a file holds once parsed: `table` has only the good rows, sorted by t, exact
+    duplicates removed. `gaps` counts holes in the candle sequence, `missing` the candles in them."""
+
+    kind: str  # "candles" | "asset_ctxs" | "l2book"
+    table: pa.Table
+    rows_read: int
+    duplicates: int = 0
+    bad: tuple[BadRow, ...] = ()
+    gaps: int = 0
+    missing: int = 0
+    other_coin_rows: int = 0
+
+    @property
+    def first(self) -> int | None:
+        return int(self.table.column("t")[0].as_py()) if self.table.num_rows else None
+
+    @property
+    def last(self) -> int | None:
+        return int(self.table.column("t")[-1].as_py()) if self.table.num_rows else None
+
+
+# --- reading ----------------------------------------------------------------------------------
+@contextmanager
+def open_lines(path: str | Path) -> Iterator[Iterator[str]]:
+    """Lines of a UTF-8 text file, plain or LZ4-frame compressed (newlines kept, BOM dropped).
+    Unreadable content surfaces as ImportFormatError naming the file."""
+    p = Path(path)
+    with open(p, "rb") as raw:
+        magic = raw.read(4)
+    if magic == LZ4_MAGIC:
+        import lz4.frame
+
+        binary = lz4.frame.open(p, "rb")
+    else:
+        binary = open(p, "rb")
+    text = io.TextIOWrapper(binary, encoding="utf-8-sig", newline="")
+    try:
+        yield _guarded(text, p, compressed=magic == LZ4_MAGIC)
+    finally:
+        text.close()
+
+
+def _guarded(lines: Iterable[str], path: Path, compressed: bool) -> Iterator[str]:
+    try:
+        yield from lines
+    except UnicodeDecodeError as exc:
+        raise ImportFormatError(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); {EXPECTED}"
+        ) from None
+    except (RuntimeError, EOFError, OSError) as exc:
+        what = "a damaged or truncated LZ4 frame" if compressed else "unreadable"
+        raise ImportFormatError(
+            f"{path}: {what} ({exc}); download the file again"
+        ) from None
+
+
+def read_head(path: str | Path, n: int = HEAD_LINES) -> list[str]:
+    with open_lines(path) as lines:
+        return list(itertools.islice(lines, n))
+
+
+# --- recognising formats -------------------------------------------------------------------------
+_COLUMNS = {
+    "open": ("open", "o", "open price", "open_price"),
+    "high": ("high", "h", "high price", "high_price"),
+    "low": ("low", "l", "low price", "low_price"),
+    "close": ("close", "c", "close price", "close_price"),
+}
+# First match wins: a unix column is preferred over a date column.
+_TIME = ("unix", "unix timestamp", "unix_timestamp", "unix time", "timestamp", "open_time",
+         "open time", "opentime", "time", "t", "datetime", "date_time", "date time", "date")
+_TRADES = ("tradecount", "trade count", "trade_count", "trades", "count", "number of trades",
+           "num_trades", "n")
+CTX_COLUMNS = ("time", "coin", "funding", "open_interest", "premium", "oracle_px", "mark_px",
+               "mid_px")
+
+
+def _norm(cell: str) -> str:
+    return " ".join(cell.strip().strip('"').lower().split())
+
+
+def _delimiter(line: str) -> str:
+    return max((",", ";", "\t"), key=line.count)
+
+
+def _ohlcv_header(head: list[str]) -> int | None:
+    """Index of the header line among the first lines, or None."""
+    for i, line in enumerate(head):
+        cells = {_norm(c) for c in next(csv.reader([line], delimiter=_delimiter(line)), [])}
+        if all(any(o in cells for o in opts) for opts in _COLUMNS.values()):
+            return i
+    return None
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+    except ValueError:
+        return False
+    return True
+
+
+def _first_content(head: list[str]) -> str:
+    return next((line.strip() for line in head if line.strip()), "")
+
+
+def _binance_mismatch(head: list[str]) -> str | None:
+    line = _first_content(head)
+    cells = line.split(",")
+    if len(cells) != 12:
+        return f"its first line has {len(cells)} comma-separated fields, a kline has 12"
+    if not all(_is_number(c) for c in cells):
+        return "its first line has fields that are not numbers (a header?)"
+    return None
+
+
+def _ctx_mismatch(head: list[str]) -> str | None:
+    cells = [_norm(c) for c in _first_content(head).split(",")]
+    missing = [c for c in CTX_COLUMNS if c not in cells]
+    return f"its header lacks {', '.join(missing)}" if missing else None
+
+
+def _l2_mismatch(head: list[str]) -> str | None:
+    import json
+
+    line = _first_content(head)
+    try:
+        rec = json.loads(line)
+    except ValueError:
+        return "its first line is not a JSON object"
+    if not isinstance(rec, dict):
+        return "its first line is not a JSON object"
+    raw = rec.get("raw")
+    if isinstance(raw, dict):
+        return None if raw.get("channel") == "l2Book" else f"its channel is {raw.get('channel')!r}"
+    return None if {"coin", "time", "levels"} <= rec.keys() else "its first object has no levels"
+
+
+def format_mismatch(fmt: str, head: list[str]) -> str | None:
+    """Why `head` (the first lines of a file) is not `fmt`, or None when it could be."""
+    if fmt == "ohlcv":
+        if _ohlcv_header(head) is None:
+            return "no line near the top names the open, high, low and close columns"
+        return None
+    return {"binance": _binance_mismatch, "hl-asset-ctxs": _ctx_mismatch,
+            "hl-l2book": _l2_mismatch}[fmt](head)
+
+
+def detect_format(path: str | Path) -> str:
+    """The format of a file from its first lines; ImportFormatError naming what was expected."""
+    head = read_head(path)
+    for fmt in ("hl-l2book", "hl-asset-ctxs", "ohlcv", "binance"):
+        if format_mismatch(fmt, head) is None:
+            return fmt
+    first = _first_content(head)
+    shown = (first[:80] + "...") if len(first) > 80 else first
+    raise ImportFormatError(
+        f"{path}: format not recognised ({'first line: ' + repr(shown) if first else 'empty file'}); "
+        f"{EXPECTED}"
+    )
+
+
+def check_format(path: str | Path, fmt: str) -> None:
+    """Raise ImportFormatError when the file plainly is not `fmt` (a forced --format)."""
+    why = format_mismatch(fmt, read_head(path))
+    if why:
+        raise ImportFormatError(
+            f"{path} does not look like --format {fmt}: {why}; drop --format to detect the "
+            f"format, or fix the file ({EXPECTED})"
+        )
+
+
+def parse_file(path: str | Path, fmt: str, coin: str, interval: str | None) -> Parsed:
+    """Parse a whole file in a known format (see detect_format)."""
+    name = str(path)
+    if fmt in CANDLE_FORMATS:
+        if not interval:
+            raise ImportFormatError(
+                f"{name}: --interval is needed for candle files ({fmt}); e.g. --interval 1h"
+            )
+        try:
+            interval_ms(interval)
+        except StoreError as exc:
+            raise ImportFormatError(f"--interval: {exc}") from None
+    with open_lines(path) as lines:
+        if fmt == "ohlcv":
+            return parse_ohlcv(lines, name, interval, coin)
+        if fmt == "binance":
+            return parse_binance(lines, name, interval)
+        if fmt == "hl-asset-ctxs":
+            return parse_asset_ctxs(lines, name, coin)
+        if fmt == "hl-l2book":
+            from marketdata.l2 import parse_l2book
+
+            return parse_l2book(lines, name, coin)
+    raise ImportFormatError(f"--format {fmt!r} unknown; use auto or one of {', '.join(FORMATS)}")
+
+
+# --- times and numbers --------------------------------------------------------------------------
+_HOUR_12 = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{1,2})[-: ]?([AP]M)$", re.IGNORECASE)
+
+
+def iso(ms: int) -> str:
+    """An open time in ms as ISO-8601 UTC (milliseconds shown only when present)."""
+    dt = datetime.fromtimestamp(ms / 1000, UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S") + (f".{ms % 1000:03d}" if ms % 1000 else "") + "Z"
+
+
+def epoch_to_ms(x: np.ndarray) -> np.ndarray:
+    """Unix times in s, ms, µs or ns (told apart per value by magnitude) to ms, as float64."""
+    x = np.asarray(x, dtype=np.float64)
+    a = np.abs(x)
+    scale = np.select([a < 1e11, a < 1e14, a < 1e17], [1000.0, 1.0, 1e-3], 1e-6)
+    return np.round(x * scale)
+
+
+def times_to_ms(values: np.ndarray) -> np.ndarray:
+    """Time cells (text) to ms since the epoch as float64, NaN where not understood: Unix
+    numbers (s/ms/µs/ns), ISO-8601 (`T` or space, optional zone, `Z`), 12-hour
+    `2019-10-17 09-AM`, and other common layouts pandas can read."""
+    import pandas as pd
+
+    s = pd.Series(values, dtype=object).astype(str).str.strip()
+    num = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64)
+    if np.isfinite(num).sum() * 2 > len(s):  # a numeric column: the text cells are bad rows
+        return epoch_to_ms(num)
+    out = np.full(len(s), np.nan)
+    m = s.str.extract(_HOUR_12)
+    is12 = m[0].notna().to_numpy()
+    if is12.any():
+        hour = m[1][is12].astype(int) % 12 + np.where(m[2][is12].str.upper() == "PM", 12, 0)
+        day = pd.to_datetime(m[0][is12], format="%Y-%m-%d", utc=True, errors="coerce")
+        day_ms = _dt_ms(day)
+        out[is12] = day_ms + hour.to_numpy() * 3_600_000
+    rest = ~is12
+    if rest.any():
+        parsed = pd.to_datetime(s[rest], utc=True, format="ISO8601", errors="coerce")
+        out[rest] = _dt_ms(parsed)
+        left = rest & np.isnan(out)
+        left &= (s != "").to_numpy()
+        if left.any():
+            out[left] = _dt_ms(pd.to_datetime(s[left], utc=True, format="mixed", errors="coerce"))
+    return out
+
+
+def _dt_ms(dt) -> np.ndarray:
+    na = dt.isna().to_numpy()
+    ms = dt.dt.as_unit("ms").astype("int64").to_numpy().astype(np.float64)
+    ms[na] = np.nan
+    return ms
+
+
+def to_floats(values: list[str]) -> np.ndarray:
+    import pandas as pd
+
+    return pd.to_numeric(pd.Series(values, dtype=object).astype(str).str.strip(),
+                         errors="coerce").to_numpy(dtype=np.float64)
+
+
+# --- candles ------------------------------------------------------------------------------------
+def _pick_volume(cells: list[str], coin: str | None) -> int | None:
+    """The base-asset volume column: the one naming the coin, else a plain `volume`, else the
+    first volume column (CryptoDataDownload's `Volume BTC` comes before `Volume USDT`)."""
+    vols = [i for i, c in enumerate(cells)
+            if c in ("v", "vol") or c.startswith("volume") or c.startswith("vol ")
+            or c.startswith("vol_")]
+    if not vols:
+        return None
+    if coin:
+        for i in vols:
+            tokens = re.split(r"[\s_()\-]+", cells[i])
+            if coin.lower() in tokens[1:]:
+                return i
+    return next((i for i in vols if cells[i] in ("volume", "vol", "v")), vols[0])
+
+
+def parse_ohlcv(lines: Iterable[str], name: str, interval: str, coin: str | None = None) -> Parsed:
+    """A generic OHLCV CSV (see module docstring); rows in any order."""
+    it = iter(lines)
+    head = list(itertools.islice(it, HEAD_LINES))
+    hi = _ohlcv_header(head)
+    if hi is None:
+        raise ImportFormatError(
+            f"{name}: no header naming open, high, low and close in the first {HEAD_LINES} lines; "
+            f"add a header line such as time,open,high,low,close,volume"
+        )
+    delim = _delimiter(head[hi])
+    reader = csv.reader(itertools.chain(head, it), delimiter=delim)
+    for _ in range(hi + 1):
+        header = next(reader)
+    cells = [_norm(c) for c in header]
+    width = len(cells)
+    idx: dict[str, int] = {}
+    for key, opts in _COLUMNS.items():
+        idx[key] = next(cells.index(o) for o in opts if o in cells)
+    t_col = next((cells.index(o) for o in _TIME if o in cells), None)
+    v_col = _pick_volume(cells, coin)
+    if t_col is None or v_col is None:
+        lack = "a time column (unix, timestamp, time or date)" if t_col is None else \
+            "a volume column (volume, vol or 'Volume <coin>')"
+        raise ImportFormatError(
+            f"{name}: the header on line {hi + 1} has no {lack}; found {', '.join(header)}"
+        )
+    idx["time"], idx["volume"] = t_col, v_col
+    n_col = next((cells.index(o) for o in _TRADES if o in cells), None)
+    order = ["time", "open", "high", "low", "close", "volume"]
+    cols: dict[str, list[str]] = {k: [] for k in order}
+    trades: list[str] = []
+    line_no: list[int] = []
+    reasons: list[str | None] = []
+    needed = max(idx.values()) + 1
+    for row in reader:
+        if not row or not any(c.strip() for c in row):
+            continue
+        line_no.append(reader.line_num)
+        ok = len(row) >= needed and (len(row) <= width or not any(c.strip() for c in row[width:]))
+        reasons.append(None if ok else f"expected {width} fields like the header on line {hi + 1}, "
+                                       f"found {len(row)}")
+        for k in order:
+            cols[k].append(row[idx[k]] if ok else "")
+        trades.append(row[n_col] if ok and n_col is not None and n_col < len(row) else "")
+    named = dict(zip(order, [header[idx[k]].strip() for k in order]))
+    return _candles_from_text(name, interval, line_no, reasons, cols, trades, named)
+
+
+def parse_binance(lines: Iterable[str], name: str, interval: str) -> Parsed:
+    """A Binance kline CSV: no header, 12 columns (open time in ms or µs, o, h, l, c, v, close
+    time, quote volume, trades, taker buy base, taker buy quote, ignore)."""
+    reader = csv.reader(lines)
+    order = ["time", "open", "high", "low", "close", "volume"]
+    cols: dict[str, list[str]] = {k: [] for k in order}
+    trades: list[str] = []
+    close_t: list[str] = []
+    line_no: list[int] = []
+    reasons: list[str | None] = []
+    for row in reader:
+        if not row or not any(c.strip() for c in row):
+            continue
+        line_no.append(reader.line_num)
+        ok = len(row) == 12
+        reasons.append(None if ok else f"a Binance kline has 12 fields, found {len(row)}")
+        for i, k in enumerate(order):
+            cols[k].append(row[i] if ok else "")
+        trades.append(row[8] if ok else "")
+        close_t.append(row[6] if ok else "")
+    step = interval_ms(interval)
+    if step and line_no:
+        # close time - open time + 1 is the interval: a wrong --interval is one clear error
+        span = epoch_to_ms(to_floats(close_t)) - epoch_to_ms(to_floats(cols["time"])) + 1
+        span = span[np.isfinite(span)]
+        if span.size:
+            typical = int(np.median(span))
+            if abs(typical - step) > 1:
+                raise ImportFormatError(
+                    f"{name}: the klines span {_span_name(typical)} (close - open time), but "
+                    f"--interval is {interval}; pass --interval {_span_name(typical)}"
+                )
+    named = {"time": "open time", "open": "open", "high": "high", "low": "low", "close": "close",
+             "volume": "volume"}
+    return _candles_from_text(name, interval, line_no, reasons, cols, trades, named)
+
+
+def _span_name(ms: int) -> str:
+    from marketdata.store import INTERVAL_MS
+
+    for k, v in INTERVAL_MS.items():
+        if abs(v - ms) <= 1:
+            return k
+    return f"{ms} ms"
+
+
+def _candles_from_text(name, interval, line_no, reasons, cols, trades, named) -> Parsed:
+    lines = np.asarray(line_no, dtype=np.int64)
+    t = times_to_ms(np.asarray(cols["time"], dtype=object))
+    prices = {k: to_floats(cols[k]) for k in ("open", "high", "low", "close", "volume")}
+    n = to_floats(trades)
+    n = np.where(np.isfinite(n), n, 0).astype(np.int64)
+    why = np.asarray(reasons, dtype=object)
+    for i in np.nonzero((why == None) & ~np.isfinite(t))[0]:  # noqa: E711 - numpy elementwise
+        why[i] = f"{named['time']} {cols['time'][i]!r} is not a time this importer reads"
+    for k, arr in prices.items():
+        for i in np.nonzero((why == None) & ~np.isfinite(arr))[0]:  # noqa: E711
+            why[i] = f"{named[k]} {cols[k][i]!r} is not a number"
+    return check_candles(name, interval, lines, t, prices["open"], prices["high"],
+                         prices["low"], prices["close"], prices["volume"], n, why)
+
+
+def check_candles(name: str, interval: str, lines: np.ndarray, t: np.ndarray, o: np.ndarray,
+                  h: np.ndarray, l: np.ndarray, c: np.ndarray, v: np.ndarray, n: np.ndarray,
+                  why: np.ndarray | None = None) -> Parsed:
+    """Validate parsed candles (t in ms; `why` holds a reason for rows already known bad) and
+    build the table: prices positive, low <= open, close <= high, one set of values per open
+    time, open times on the interval grid. Exact duplicate rows are dropped and counted."""
+    size = len(t)
+    why = np.full(size, None, dtype=object) if why is None else why
+    ok = why == None  # noqa: E711
+    with np.errstate(invalid="ignore"):
+        checks = [
+            (np.minimum.reduce([o, h, l, c]) <= 0,
+             lambda i: f"non-positive price (open {o[i]:g}, high {h[i]:g}, low {l[i]:g}, close {c[i]:g})"),
+            (v < 0, lambda i: f"negative volume {v[i]:g}"),
+            (h < l, lambda i: f"high {h[i]:g} below low {l[i]:g}"),
+            (h < np.maximum(o, c), lambda i: f"high {h[i]:g} below max(open, close) {max(o[i], c[i]):g}"),
+            (l > np.minimum(o, c), lambda i: f"low {l[i]:g} above min(open, close) {min(o[i], c[i]):g}"),
+        ]
+    for failed, reason in checks:
+        for i in np.nonzero(ok & failed)[0]:
+            why[i] = reason(i)
+            ok[i] = False
+    values = np.column_stack([o, h, l, c, v, n.astype(np.float64)]) if size else np.empty((0, 6))
+    ti = np.where(ok, t, 0).astype(np.int64)
+    keep, dups = dedupe(ti, values, lines, ok, why, what="open time")
+    step = interval_ms(interval)
+    if step:
+        keep = _check_grid(ti, keep, why, step, interval, name)
+    order = np.nonzero(keep)[0]
+    order = order[np.argsort(ti[order], kind="stable")]
+    ts = ti[order]
+    gaps = missing = 0
+    if step and ts.size > 1:
+        d = np.diff(ts)
+        gaps = int((d > step).sum())
+        missing = int((d[d > step] // step - 1).sum())
+    table = pa.Table.from_arrays(
+        [pa.array(ts, pa.int64()), *(pa.array(a[order], pa.float64()) for a in (o, h, l, c, v)),
+         pa.array(n[order], pa.int64())], schema=CANDLE_SCHEMA)
+    bad = tuple(BadRow(name, int(lines[i]), str(why[i]))
+                for i in np.argsort(lines, kind="stable") if why[i] is not None)
+    return Parsed("candles", table, size, dups, bad, gaps, missing)
+
+
+def dedupe(t: np.ndarray, values: np.ndarray, lines: np.ndarray, ok: np.ndarray,
+           why: np.ndarray, what: str) -> tuple[np.ndarray, int]:
+    """Among rows `ok`, keep the first of each run of exact duplicates (same t, same values) and
+    mark every row of a time that carries different values as bad. Returns (keep, duplicates)."""
+    keep = ok.copy()
+    idx = np.nonzero(ok)[0]
+    if idx.size == 0:
+        return keep, 0
+    idx = idx[np.lexsort((lines[idx], t[idx]))]
+    ts = t[idx]
+    vals = values[idx]
+    same_t = np.r_[False, ts[1:] == ts[:-1]]
+    same_v = np.r_[False, (vals[1:] == vals[:-1]).all(axis=1)] if vals.ndim == 2 else \
+        np.r_[False, vals[1:] == vals[:-1]]
+    group = np.cumsum(~same_t)
+    conflict_groups = np.unique(group[same_t & ~same_v])
+    dup = same_t & same_v
+    in_conflict = np.isin(group, conflict_groups)
+    dups = int((dup & ~in_conflict).sum())
+    keep[idx[dup]] = False
+    for g in conflict_groups:
+        members = idx[group == g]
+        for i in members:
+            others = ", ".join(str(int(lines[j])) for j in members if j != i)
+            why[i] = (f"{what} {iso(int(t[i]))} appears again with different values "
+                      f"(line {others}); keep one row per {what}")
+            keep[i] = False
+    return keep, dups
+
+
+def _check_grid(t: np.ndarray, keep: np.ndarray, why: np.ndarray, step: int, interval: str,
+                name: str) -> np.ndarray:
+    """Open times must sit on the interval's grid (multiples of the interval since the epoch;
+    weekly and 3-day candles on the phase most of the file uses) and so at least one interval
+    apart. When most rows are off the grid the interval given is wrong: one clear error."""
+    idx = np.nonzero(keep)[0]
+    if idx.size == 0:
+        return keep
+    tt = t[idx]
+    phase = 0
+    if step > _DAY_MS:
+        vals, counts = np.unique(tt % step, return_counts=True)
+        phase = int(vals[np.argmax(counts)])
+    off = (tt - phase) % step != 0
+    uniq = np.unique(tt)
+    if uniq.size >= 3:
+        d = np.diff(uniq)
+        typical = int(np.median(d))
+        if typical < step or off.mean() > 0.5 or not (d == step).any():
+            raise ImportFormatError(
+                f"{name}: the candles are mostly {_span_name(typical)} apart, but --interval is "
+                f"{interval}; pass --interval {_span_name(typical)}"
+            )
+    if off.any():
+        on = np.sort(tt[~off])
+        for i in idx[off]:
+            k = np.searchsorted(on, t[i])
+            near = [abs(int(t[i]) - int(on[j])) for j in (k - 1, k) if 0 <= j < on.size]
+            close = f", {_span_name(min(near))} from its neighbour" if near and min(near) < step else ""
+            why[i] = (f"open time {iso(int(t[i]))} is off the {interval} grid "
+                      f"({(int(t[i]) - phase) % step // 1000} s past a {interval} boundary{close})")
+            keep[i] = False
+    return keep
+
+
+# --- asset contexts -----------------------------------------------------------------------------
+def parse_asset_ctxs(lines: Iterable[str], name: str, coin: str) -> Parsed:
+    """Hyperliquid's `asset_ctxs` archive CSV (many coins per file): the rows of `coin` only,
+    as CTX_SCHEMA (funding is the hourly rate as given). Empty cells become nulls, except
+    funding, mark_px and oracle_px which every row needs."""
+    reader = csv.reader(lines)
+    header = next(reader, None)
+    cells = [_norm(c) for c in header or []]
+    missing_cols = [c for c in CTX_COLUMNS if c not in cells]
+    if missing_cols:
+        raise ImportFormatError(
+            f"{name}: an asset_ctxs header needs {', '.join(CTX_COLUMNS)}; lacks "
+            f"{', '.join(missing_cols)}"
+        )
+    col = {c: cells.index(c) for c in CTX_COLUMNS}
+    width = len(cells)
+    fields = [f.name for f in CTX_SCHEMA if f.name != "t"]
+    raw: dict[str, list[str]] = {k: [] for k in ["time", *fields]}
+    line_no: list[int] = []
+    reasons: list[str | None] = []
+    others: set[str] = set()
+    other_rows = 0
+    for row in reader:
+        if not row or not any(c.strip() for c in row):
+            continue
+        if len(row) > col["coin"] and row[col["coin"]].strip() != coin:
+            others.add(row[col["coin"]].strip())
+            other_rows += 1
+            continue
+        line_no.append(reader.line_num)
+        ok = len(row) == width
+        reasons.append(None if ok else f"expected {width} fields like the header, found {len(row)}")
+        for k in raw:
+            raw[k].append(row[col[k]].strip() if ok else "")
+    if not line_no:
+        listed = ", ".join(sorted(others)[:20]) + (" ..." if len(others) > 20 else "")
+        raise ImportFormatError(
+            f"{name}: no rows for coin {coin!r} (coin names are case-sensitive); "
+            f"the file has {listed or 'no rows'}; pass one of those to --coin"
+        )
+    why = np.asarray(reasons, dtype=object)
+    t = times_to_ms(np.asarray(raw["time"], dtype=object))
+    for i in np.nonzero((why == None) & ~np.isfinite(t))[0]:  # noqa: E711
+        why[i] = f"time {raw['time'][i]!r} is not a time this importer reads"
+    arrays = {}
+    for k in fields:
+        arr = to_floats(raw[k])
+        empty = np.array([s == "" for s in raw[k]], dtype=bool)
+        required = k in ("funding", "mark_px", "oracle_px")
+        for i in np.nonzero((why == None) & ~np.isfinite(arr) & (~empty | required))[0]:  # noqa: E711
+            why[i] = f"{k} {raw[k][i]!r} is not a number" if raw[k][i] else f"{k} is empty"
+        arrays[k] = arr
+    with np.errstate(invalid="ignore"):
+        for k in ("mark_px", "oracle_px"):
+            for i in np.nonzero((why == None) & (arrays[k] <= 0))[0]:  # noqa: E711
+                why[i] = f"{k} {arrays[k][i]:g} is not a positive price"
+        for i in np.nonzero((why == None) & (arrays["open_interest"] < 0))[0]:  # noqa: E711
+            why[i] = f"open_interest {arrays['open_interest'][i]:g} is negative"
+    lines = np.asarray(line_no, dtype=np.int64)
+    ok = why == None  # noqa: E711
+    tt = np.where(ok, t, 0).astype(np.int64)
+    values = np.nan_to_num(np.column_stack([arrays[k] for k in fields]), nan=-1e308)
+    keep, dups = dedupe(tt, values, lines, ok, why, what="time")
+    order = np.nonzero(keep)[0]
+    order = order[np.argsort(tt[order], kind="stable")]
+    table = pa.Table.from_arrays(
+        [pa.array(tt[order], pa.int64()),
+         *(pa.array(arrays[k][order], pa.float64(), mask=~np.isfinite(arrays[k][order]))
+           for k in fields)], schema=CTX_SCHEMA)
+    bad = tuple(BadRow(name, int(lines[i]), str(why[i]))
+                for i in np.argsort(lines, kind="stable") if why[i] is not None)
+    return Parsed("asset_ctxs", table, len(line_no), dups, bad, other_coin_rows=other_rows)
