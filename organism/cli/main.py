@@ -17,6 +17,7 @@ COMMANDS: tuple[str, ...] = (
     "organism.cli.bench_cmd",  # bench ...
     "organism.cli.sim_cmd",  # sim
     "organism.cli.backtest_cmd",
+    "organism.cli.data_cmd",
 )
 
 
