@@ -26,7 +26,9 @@ KNOWN_AGENTS: tuple[str, ...] = (
 )
 
 AGENTS: dict[str, str] = {
+    "market_data": "agents.market_data.agent:MarketDataAgent",
     "recorder": "agents.recorder.agent:RecorderAgent",
+    "validation": "agents.validation.agent:ValidationAgent",
 }
 
 

@@ -534,7 +534,7 @@ def _check_grid(t: np.ndarray, keep: np.ndarray, why: np.ndarray, step: int, int
     if uniq.size >= 3:
         d = np.diff(uniq)
         typical = int(np.median(d))
-        if typical < step or off.mean() > 0.5 or not (d == step).any():
+        if typical < step or off.mean() > 0.5 or (uniq.size >= 10 and not (d == step).any()):
             raise ImportFormatError(
                 f"{name}: the candles are mostly {_span_name(typical)} apart, but --interval is "
                 f"{interval}; pass --interval {_span_name(typical)}"

@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from agents.market_data.config import MarketDataConfig
 from quant.gauntlet.config import ValidationConfig
 from venue.config import SimConfig
 
@@ -115,6 +116,7 @@ class Config(_Section):
     recorder: RecorderSection = msgspec.field(default_factory=RecorderSection)
     market: MarketSection = msgspec.field(default_factory=MarketSection)
     validation: ValidationConfig = msgspec.field(default_factory=ValidationConfig)
+    market_data: MarketDataConfig = msgspec.field(default_factory=MarketDataConfig)
 
     @property
     def data_dir(self) -> Path:

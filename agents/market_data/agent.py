@@ -1,0 +1,254 @@
+"""The market-data agent: Hyperliquid (or the local exchange) → `md.*`, and the candle store.
+
+Live: one reconnecting websocket for candles, books (l2Book or bbo), trades and asset contexts of
+the configured coins; closed candles are published once on `md.candle.{coin}.{interval}`
+(JetStream, de-duplicated by message id) and appended to the store; after every reconnect a REST
+backfill fills the candles missed meanwhile; a silent stream is reported on `md.status`.
+Replay: stored candles in time order with the replay clock on `sys.clock`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+
+import aiohttp
+from loguru import logger
+
+from agents.market_data import convert
+from agents.market_data.replay import replay_candles
+from bus import subjects
+from bus.runtime import Agent, AgentContext
+from marketdata.candles import Bar, CandleCloser
+from marketdata.hyperliquid import MAINNET_URL, TESTNET_URL, FeedClient, InfoClient, InfoError, ws_url
+from marketdata.store import CandleStore, candles_table, interval_ms
+from schemas import FeedStatus
+
+MS = 1_000_000
+
+
+def rest_url(config) -> str:
+    md = config.market_data
+    if md.url:
+        return md.url.rstrip("/")
+    net = config.venue.network
+    if net == "mainnet":
+        return MAINNET_URL
+    if net == "testnet":
+        return TESTNET_URL
+    return f"http://{config.venue.sim.host}:{config.venue.sim.port}"
+
+
+def candle_msg_id(coin: str, interval: str, open_ms: int) -> str:
+    return f"candle:{coin}:{interval}:{open_ms}"
+
+
+class MarketDataAgent(Agent):
+    name = "market_data"
+
+    def __init__(self) -> None:
+        self.ctx: AgentContext | None = None
+        self.store: CandleStore | None = None
+        self.closers: dict[tuple[str, str], CandleCloser] = {}
+        self.last_seen: dict[tuple[str, str], float] = {}  # (stream, coin) -> monotonic time
+        self.stale: set[tuple[str, str]] = set()
+        self.unpublished: deque = deque()
+        self._flush_lock = asyncio.Lock()  # pushes and the housekeeping timer both flush
+        self.published_candles = 0
+        self.info: InfoClient | None = None
+        self.session: aiohttp.ClientSession | None = None
+        self.feed: FeedClient | None = None
+
+    async def start(self, ctx: AgentContext) -> None:
+        self.ctx = ctx
+        md = ctx.config.market_data
+        self.store = CandleStore(ctx.data_dir)
+        if md.mode == "off":
+            logger.info("market data is off (market_data.mode = 'off')")
+            return
+        if md.mode == "replay":
+            ctx.spawn(replay_candles(ctx, self.store), "replay")
+            return
+        grace_ms = int(md.candle_grace_s * 1000)
+        for coin in ctx.config.market.coins:
+            for interval in ctx.config.market.intervals:
+                step = interval_ms(interval)
+                if step is None:
+                    raise ValueError("market.intervals: '1M' cannot be streamed live; use 1w or shorter")
+                self.closers[(coin, interval)] = CandleCloser(
+                    step, grace_ms, last_closed=self.store.last_open_time(coin, interval)
+                )
+        base = rest_url(ctx.config)
+        self.session = aiohttp.ClientSession()
+        self.info = InfoClient(base, self.session)
+        self.feed = FeedClient(
+            ws_url(base), self._subscriptions(), self._on_message, self._on_state,
+            self._on_connected, ping_interval_s=md.ping_interval_s,
+            backoff_initial_s=md.backoff_initial_s, backoff_max_s=md.backoff_max_s,
+        )
+        ctx.spawn(self.feed.run(ctx.stopping), "feed")
+        ctx.spawn(self._housekeeping(), "housekeeping")
+        logger.info("market data from {} for {} × {}", base, ctx.config.market.coins,
+                    ctx.config.market.intervals)
+
+    async def stop(self) -> None:
+        if self.ctx is not None:
+            await self._flush_unpublished()
+        if self.session is not None:
+            await self.session.close()
+
+    # --- subscriptions and pushes ---------------------------------------------------------------
+    def _subscriptions(self) -> list[dict]:
+        md = self.ctx.config.market_data  # type: ignore[union-attr]
+        subs: list[dict] = []
+        for coin in self.ctx.config.market.coins:  # type: ignore[union-attr]
+            for interval in self.ctx.config.market.intervals:  # type: ignore[union-attr]
+                subs.append({"type": "candle", "coin": coin, "interval": interval})
+            if md.book != "none":
+                subs.append({"type": md.book, "coin": coin})
+            if md.trades:
+                subs.append({"type": "trades", "coin": coin})
+            if md.asset_ctx:
+                subs.append({"type": "activeAssetCtx", "coin": coin})
+        return subs
+
+    async def _on_message(self, channel: str, data) -> None:
+        ctx = self.ctx
+        assert ctx is not None
+        now = ctx.now_ns()
+        try:
+            if channel == "candle":
+                coin, interval = data["s"], data["i"]
+                self._seen("candle", coin)
+                closer = self.closers.get((coin, interval))
+                if closer is not None:
+                    await self._publish_closed(coin, interval, closer.on_push(Bar.from_wire(data), now // MS))
+            elif channel == "l2Book":
+                self._seen("book", data["coin"])
+                await ctx.bus.publish(subjects.md_book(data["coin"]), convert.book(data, now))
+            elif channel == "bbo":
+                self._seen("book", data["coin"])
+                await ctx.bus.publish(subjects.md_book(data["coin"]), convert.bbo(data, now))
+            elif channel == "trades":
+                for trade in convert.trades(data, now):
+                    self._seen("trades", trade.coin)
+                    await ctx.bus.publish(subjects.md_trade(trade.coin), trade)
+            elif channel == "activeAssetCtx":
+                self._seen("ctx", data["coin"])
+                await ctx.bus.publish(subjects.md_ctx(data["coin"]), convert.asset_ctx(data, now))
+        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+            ctx.bus.metrics.error("feed_decode")
+            logger.warning("cannot read a {} push ({!r}): {}", channel, exc, str(data)[:300])
+
+    def _seen(self, stream: str, coin: str) -> None:
+        self.last_seen[(stream, coin)] = time.monotonic()
+
+    async def _on_state(self, state: str, detail: str) -> None:
+        ctx = self.ctx
+        assert ctx is not None
+        now = ctx.now_ns()
+        status = FeedStatus(ts_event=now, ts_init=now, stream="ws", state=state,  # type: ignore[arg-type]
+                            last_message_ns=now, detail=detail)
+        try:
+            await ctx.bus.publish(subjects.md_status(), status)
+        except Exception as exc:
+            logger.debug("feed status not published: {}", exc)
+
+    async def _on_connected(self, reconnected: bool) -> None:
+        """After (re)subscribing: fetch the closed candles missed while away, publish them once."""
+        ctx = self.ctx
+        assert ctx is not None and self.info is not None
+        now_ms = ctx.now_ns() // MS
+        md = ctx.config.market_data
+        for (coin, interval), closer in self.closers.items():
+            start = closer.backfill_from()
+            if start is None:
+                if not md.backfill_max_bars:
+                    continue
+                start = now_ms - md.backfill_max_bars * closer.interval_ms
+            try:
+                # ask a day past our clock: the venue's clock decides what exists
+                bars = await self.info.candles(coin, interval, start, now_ms + 86_400_000)
+            except InfoError as exc:
+                ctx.bus.metrics.error("backfill")
+                logger.warning("backfill of {} {} failed: {}", coin, interval, exc)
+                continue
+            closed = closer.on_backfill(bars, now_ms)
+            logger.debug("backfill {} {} from {}: {} bars from REST, {} newly closed", coin,
+                         interval, start, len(bars), len(closed))
+            if closed:
+                logger.info("{} {}: backfilled {} closed candle(s){}", coin, interval, len(closed),
+                            " after a reconnect" if reconnected else "")
+            await self._publish_closed(coin, interval, closed)
+
+    # --- closed candles: store, then publish (JetStream, idempotent) ----------------------------
+    async def _publish_closed(self, coin: str, interval: str, bars: list[Bar]) -> None:
+        if not bars:
+            return
+        assert self.store is not None
+        self.store.append(coin, interval, candles_table(
+            [dict(t=b.t, o=b.o, h=b.h, l=b.l, c=b.c, v=b.v, n=b.n) for b in bars]
+        ))
+        for bar in bars:
+            self.unpublished.append((coin, interval, bar))
+        await self._flush_unpublished()
+
+    async def _flush_unpublished(self) -> None:
+        async with self._flush_lock:
+            await self._flush_locked()
+
+    async def _flush_locked(self) -> None:
+        ctx = self.ctx
+        assert ctx is not None
+        while self.unpublished:
+            coin, interval, bar = self.unpublished[0]
+            msg = convert.candle(coin, interval, bar, ctx.now_ns())
+            try:
+                await ctx.bus.publish_durable(subjects.md_candle(coin, interval), msg,
+                                              msg_id=candle_msg_id(coin, interval, bar.t))
+            except Exception as exc:  # broker away: keep it, retry from housekeeping
+                ctx.bus.metrics.error("publish")
+                logger.warning("closed candle {} {} {} not yet published: {}", coin, interval, bar.t, exc)
+                return
+            self.unpublished.popleft()
+            self.published_candles += 1
+
+    # --- timers: grace closing, stale streams, retries --------------------------------------------
+    async def _housekeeping(self) -> None:
+        ctx = self.ctx
+        assert ctx is not None
+        md = ctx.config.market_data
+        while True:
+            await asyncio.sleep(min(1.0, md.candle_grace_s or 1.0, md.stale_after_s / 3))
+            try:
+                now_ms = ctx.now_ns() // MS
+                for (coin, interval), closer in self.closers.items():
+                    await self._publish_closed(coin, interval, closer.on_timer(now_ms))
+                await self._flush_unpublished()
+                await self._check_stale(md.stale_after_s)
+            except Exception:  # one bad round must not end grace closing and stale checks
+                ctx.bus.metrics.error("housekeeping")
+                logger.exception("market-data housekeeping failed; continuing")
+
+    async def _check_stale(self, stale_after_s: float) -> None:
+        ctx = self.ctx
+        assert ctx is not None
+        mono = time.monotonic()
+        for key, seen in self.last_seen.items():
+            silent = mono - seen
+            was_stale = key in self.stale
+            if silent > stale_after_s and not was_stale:
+                self.stale.add(key)
+                state, detail = "stale", f"no {key[0]} push for {silent:.0f} s"
+            elif silent <= stale_after_s and was_stale:
+                self.stale.discard(key)
+                state, detail = "live", f"{key[0]} pushes resumed"
+            else:
+                continue
+            now = ctx.now_ns()
+            logger.warning("{} {}: {}", key[1], key[0], detail) if state == "stale" else logger.info(
+                "{} {}: {}", key[1], key[0], detail)
+            await ctx.bus.publish(subjects.md_status(), FeedStatus(
+                ts_event=now, ts_init=now, stream=key[0], coin=key[1], state=state,  # type: ignore[arg-type]
+                last_message_ns=now - int(silent * 1e9), detail=detail))

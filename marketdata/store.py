@@ -1,0 +1,258 @@
+"""The candle store: Parquet partitioned by coin and interval, append-only, de-duplicated on open
+time, with DuckDB views over it.
+
+Layout (what `quant.data.load_store` reads): `{root}/candles/coin={COIN}/interval={I}/*.parquet`
+with columns t (open time, ms), o, h, l, c, v (float64) and n (trades). Each append writes one new
+file holding only candles whose open time the partition does not have yet; `compact` folds many
+small files into one (the live feed appends one candle at a time). Asset contexts (funding, mark,
+oracle) live beside it under `asset_ctxs/coin={COIN}/`, L2 snapshots under `l2book/coin={COIN}/`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+CANDLE_SCHEMA = pa.schema(
+    [
+        ("t", pa.int64()),
+        ("o", pa.float64()),
+        ("h", pa.float64()),
+        ("l", pa.float64()),
+        ("c", pa.float64()),
+        ("v", pa.float64()),
+        ("n", pa.int64()),
+    ]
+)
+CTX_SCHEMA = pa.schema(
+    [
+        ("t", pa.int64()),
+        ("funding", pa.float64()),
+        ("open_interest", pa.float64()),
+        ("premium", pa.float64()),
+        ("oracle_px", pa.float64()),
+        ("mark_px", pa.float64()),
+        ("mid_px", pa.float64()),
+    ]
+)
+INTERVAL_MS = {
+    "1m": 60_000, "3m": 180_000, "5m": 300_000, "15m": 900_000, "30m": 1_800_000,
+    "1h": 3_600_000, "2h": 7_200_000, "4h": 14_400_000, "8h": 28_800_000, "12h": 43_200_000,
+    "1d": 86_400_000, "3d": 259_200_000, "1w": 604_800_000,
+}  # fmt: skip  ("1M" is calendar months: stored, but has no fixed spacing)
+COMPACT_AFTER_FILES = 64
+_TOKEN = re.compile(r"^[^\s/\\=.]+$")
+
+
+class StoreError(ValueError):
+    pass
+
+
+def interval_ms(interval: str) -> int | None:
+    if interval == "1M":
+        return None
+    try:
+        return INTERVAL_MS[interval]
+    except KeyError:
+        raise StoreError(
+            f"interval {interval!r} unknown; use one of {', '.join([*INTERVAL_MS, '1M'])}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class Coverage:
+    coin: str
+    interval: str
+    first: int  # open time of the first candle, ms
+    last: int
+    rows: int
+    gaps: list[tuple[int, int]]  # (last present before, first present after) open times, ms
+    files: int
+
+    @property
+    def missing(self) -> int:
+        step = interval_ms(self.interval)
+        if not step:
+            return 0
+        return sum((b - a) // step - 1 for a, b in self.gaps)
+
+
+class CandleStore:
+    """One writer per partition at a time (the market-data agent, or one CLI import)."""
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root)
+        self._known: dict[tuple[str, str], set[int]] = {}
+
+    # --- paths ------------------------------------------------------------------------------
+    def partition(self, coin: str, interval: str) -> Path:
+        if not _TOKEN.match(coin):
+            raise StoreError(f"coin {coin!r} cannot name a store partition")
+        interval_ms(interval)
+        return self.root / "candles" / f"coin={coin}" / f"interval={interval}"
+
+    def files(self, coin: str, interval: str) -> list[Path]:
+        return sorted(self.partition(coin, interval).glob("*.parquet"))
+
+    # --- writing ----------------------------------------------------------------------------
+    def open_times(self, coin: str, interval: str) -> set[int]:
+        key = (coin, interval)
+        if key not in self._known:
+            times: set[int] = set()
+            for f in self.files(coin, interval):
+                times.update(pq.read_table(f, columns=["t"]).column("t").to_pylist())
+            self._known[key] = times
+        return self._known[key]
+
+    def append(self, coin: str, interval: str, table: pa.Table) -> int:
+        """Append candles (columns as CANDLE_SCHEMA; `n` optional). Rows whose open time is
+        already stored, or repeated within `table`, are skipped. Returns rows written."""
+        table = _conform(table, CANDLE_SCHEMA, fill={"n": 0})
+        known = self.open_times(coin, interval)
+        t = table.column("t").to_numpy()
+        _, first_idx = np.unique(t, return_index=True)
+        keep = np.zeros(len(t), bool)
+        keep[first_idx] = True
+        if known:
+            keep &= ~np.isin(t, np.fromiter(known, np.int64, len(known)))
+        if not keep.any():
+            return 0
+        new = table.filter(pa.array(keep)).sort_by("t")
+        folder = self.partition(coin, interval)
+        folder.mkdir(parents=True, exist_ok=True)
+        ts = new.column("t").to_numpy()
+        name = f"{int(ts[0])}-{int(ts[-1])}-{uuid.uuid4().hex[:8]}.parquet"
+        _atomic_write(new, folder / name)
+        known.update(int(x) for x in ts)
+        if len(self.files(coin, interval)) > COMPACT_AFTER_FILES:
+            self.compact(coin, interval)
+        return new.num_rows
+
+    def compact(self, coin: str, interval: str) -> None:
+        """Rewrite a partition as one sorted file (same rows; readers never see a partial set)."""
+        files = self.files(coin, interval)
+        if len(files) <= 1:
+            return
+        table = pa.concat_tables([pq.read_table(f) for f in files]).sort_by("t")
+        ts = table.column("t").to_numpy()
+        target = self.partition(coin, interval) / f"{int(ts[0])}-{int(ts[-1])}-compact-{uuid.uuid4().hex[:8]}.parquet"
+        _atomic_write(table, target)
+        for f in files:
+            f.unlink()
+
+    def append_ctx(self, coin: str, table: pa.Table) -> int:
+        """Asset contexts (funding, mark, oracle ...) for one coin, de-duplicated on t."""
+        table = _conform(table, CTX_SCHEMA, fill={})
+        folder = self.root / "asset_ctxs" / f"coin={coin}"
+        existing = set()
+        for f in sorted(folder.glob("*.parquet")):
+            existing.update(pq.read_table(f, columns=["t"]).column("t").to_pylist())
+        t = table.column("t").to_numpy()
+        _, first_idx = np.unique(t, return_index=True)
+        keep = np.zeros(len(t), bool)
+        keep[first_idx] = True
+        if existing:
+            keep &= ~np.isin(t, np.fromiter(existing, np.int64, len(existing)))
+        if not keep.any():
+            return 0
+        new = table.filter(pa.array(keep)).sort_by("t")
+        folder.mkdir(parents=True, exist_ok=True)
+        ts = new.column("t").to_numpy()
+        _atomic_write(new, folder / f"{int(ts[0])}-{int(ts[-1])}-{uuid.uuid4().hex[:8]}.parquet")
+        return new.num_rows
+
+    # --- reading ----------------------------------------------------------------------------
+    def read(self, coin: str, interval: str, start: int | None = None, end: int | None = None) -> pa.Table:
+        files = self.files(coin, interval)
+        if not files:
+            return CANDLE_SCHEMA.empty_table()
+        table = pa.concat_tables([pq.read_table(f) for f in files]).sort_by("t")
+        t = table.column("t").to_numpy()
+        mask = np.ones(len(t), bool)
+        if start is not None:
+            mask &= t >= start
+        if end is not None:
+            mask &= t <= end
+        return table.filter(pa.array(mask))
+
+    def last_open_time(self, coin: str, interval: str) -> int | None:
+        times = self.open_times(coin, interval)
+        return max(times) if times else None
+
+    def partitions(self) -> list[tuple[str, str]]:
+        out = []
+        for coin_dir in sorted((self.root / "candles").glob("coin=*")):
+            for iv_dir in sorted(coin_dir.glob("interval=*")):
+                if any(iv_dir.glob("*.parquet")):
+                    out.append((coin_dir.name[5:], iv_dir.name[9:]))
+        return out
+
+    def coverage(self, coin: str, interval: str) -> Coverage:
+        t = np.sort(np.fromiter(self.open_times(coin, interval), np.int64))
+        files = len(self.files(coin, interval))
+        if t.size == 0:
+            return Coverage(coin, interval, 0, 0, 0, [], files)
+        step = interval_ms(interval)
+        gaps: list[tuple[int, int]] = []
+        if step and t.size > 1:
+            d = np.diff(t)
+            for i in np.nonzero(d > step)[0]:
+                gaps.append((int(t[i]), int(t[i + 1])))
+        return Coverage(coin, interval, int(t[0]), int(t[-1]), int(t.size), gaps, files)
+
+    def duckdb(self) -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB connection with views `candles` (coin, interval, t, o, h, l, c,
+        v, n) and `asset_ctxs` (coin, t, funding, ...) over the store's Parquet files."""
+        con = duckdb.connect()
+        candles = self.root / "candles" / "*" / "*" / "*.parquet"
+        ctxs = self.root / "asset_ctxs" / "*" / "*.parquet"
+        if any((self.root / "candles").glob("*/*/*.parquet")):
+            con.execute(
+                f"CREATE VIEW candles AS SELECT coin, interval, t, o, h, l, c, v, n FROM "
+                f"read_parquet('{candles}', hive_partitioning = true)"
+            ).fetchall()
+        else:
+            con.execute(
+                "CREATE VIEW candles AS SELECT * FROM (SELECT ''::VARCHAR AS coin, "
+                "''::VARCHAR AS interval, 0::BIGINT AS t, 0.0 AS o, 0.0 AS h, 0.0 AS l, "
+                "0.0 AS c, 0.0 AS v, 0::BIGINT AS n) WHERE false"
+            ).fetchall()
+        if any((self.root / "asset_ctxs").glob("*/*.parquet")):
+            con.execute(
+                f"CREATE VIEW asset_ctxs AS SELECT * FROM "
+                f"read_parquet('{ctxs}', hive_partitioning = true)"
+            ).fetchall()
+        return con
+
+
+def _conform(table: pa.Table, schema: pa.Schema, fill: dict[str, int]) -> pa.Table:
+    cols = []
+    for field in schema:
+        if field.name in table.column_names:
+            cols.append(table.column(field.name).cast(field.type))
+        elif field.name in fill:
+            cols.append(pa.array([fill[field.name]] * table.num_rows, field.type))
+        else:
+            raise StoreError(f"candles to store lack column {field.name!r}")
+    return pa.Table.from_arrays(cols, schema=schema)
+
+
+def _atomic_write(table: pa.Table, path: Path) -> None:
+    tmp = path.with_suffix(".parquet.tmp")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+
+
+def candles_table(rows: list[dict]) -> pa.Table:
+    """Build a table from dicts with keys t, o, h, l, c, v[, n]."""
+    return pa.Table.from_pylist(
+        [{"n": 0, **r} for r in rows], schema=CANDLE_SCHEMA
+    )

@@ -1,0 +1,130 @@
+"""The market-data agent against the local exchange: dropped connections, silent streams and
+restarts lead to reconnect, resubscribe and a candle stream with no gap and no duplicate."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from agents.market_data.agent import MarketDataAgent
+from bus import subjects
+from bus.codec import decode
+from bus.connection import Bus, ConnectOptions, Delivery
+from bus.runtime import run_agent
+from marketdata.store import CandleStore
+from organism.config import load_config
+from schemas import BookSnapshot, Candle, FeedStatus
+from tests.bus.helpers import eventually
+from venue.testing import quiet_config, run_sim
+
+M = 60_000
+
+
+def agent_config(tmp_path, sim_url: str, **extra):
+    env = {
+        "ORGANISM__ORGANISM__DATA_DIR": str(tmp_path / "data"),
+        "ORGANISM__METRICS__ENABLED": "false",
+        "ORGANISM__MARKET__COINS": '["BTC"]',
+        "ORGANISM__MARKET__INTERVALS": '["1m"]',
+        "ORGANISM__MARKET_DATA__URL": sim_url,
+        "ORGANISM__MARKET_DATA__BOOK": "bbo",
+        "ORGANISM__MARKET_DATA__TRADES": "false",
+        "ORGANISM__MARKET_DATA__BACKFILL_MAX_BARS": "10",
+        "ORGANISM__MARKET_DATA__BACKOFF_INITIAL_S": "0.05",
+        "ORGANISM__MARKET_DATA__BACKOFF_MAX_S": "0.2",
+        "ORGANISM__MARKET_DATA__STALE_AFTER_S": "0.6",
+        "ORGANISM__MARKET_DATA__CANDLE_GRACE_S": "0.2",
+        **extra,
+    }
+    return load_config(env=env)
+
+
+class Running:
+    """The agent in this event loop, stoppable like SIGTERM would."""
+
+    def __init__(self, config, url):
+        self.agent = MarketDataAgent()
+        self.stop = asyncio.Event()
+        self.task = asyncio.create_task(run_agent(self.agent, config, url=url, stop=self.stop,
+                                                  handle_signals=False, log_to_file=False))
+
+    async def close(self):
+        self.stop.set()
+        assert await asyncio.wait_for(self.task, 20) == 0
+
+
+async def _collect_candles(bus: Bus, into: list[Candle]):
+    async def on(d: Delivery):
+        into.append(d.message)
+
+    await bus.subscribe(subjects.md_candle("BTC", "1m"), on, message_type=Candle)
+    await bus.flush()
+
+
+async def _minutes(sim, n: int):
+    for _ in range(n):
+        await sim.advance(M)
+        await sim.tick()
+
+
+def _open_minutes(candles: list[Candle]) -> list[int]:
+    return [c.open_time // 1_000_000 for c in candles]
+
+
+async def test_reconnect_and_restart_leave_no_gap_and_no_duplicate(nats_server, tmp_path):
+    async with run_sim(quiet_config()) as sim:
+        watcher = await Bus.connect(ConnectOptions(url=nats_server.url, name="watcher"))
+        candles: list[Candle] = []
+        statuses: list[FeedStatus] = []
+        books: list[BookSnapshot] = []
+        await _collect_candles(watcher, candles)
+
+        async def on_status(d: Delivery):
+            statuses.append(d.message)
+
+        async def on_book(d: Delivery):
+            books.append(d.message)
+
+        await watcher.subscribe(subjects.md_status(), on_status, message_type=FeedStatus)
+        await watcher.subscribe(subjects.md_book("BTC"), on_book, message_type=BookSnapshot)
+        config = agent_config(tmp_path, sim.url)
+        running = Running(config, nats_server.url)
+        await eventually(lambda: running.agent.feed and running.agent.feed.connects == 1, what="connect")
+
+        # 1. live: each minute that passes closes the previous candle, once
+        await _minutes(sim, 4)
+        await eventually(lambda: len(candles) >= 3, what="live candles")
+        await eventually(lambda: books, what="a book")
+        # 2. the venue drops us; four minutes pass while we are away; reconnect + backfill
+        before = len(candles)
+        await sim.admin("drop_ws")
+        await _minutes(sim, 4)
+        await eventually(lambda: running.agent.feed.connects >= 2, timeout=15, what="reconnect")
+        await _minutes(sim, 1)
+        await eventually(lambda: len(candles) >= before + 4, timeout=15, what="backfilled candles")
+        # 3. a silent stream is reported stale, then live again
+        await eventually(lambda: any(s.state == "stale" and s.stream == "candle" for s in statuses),
+                         timeout=10, what="a stale report")
+        await _minutes(sim, 1)
+        await eventually(lambda: any(s.state == "live" and s.stream == "candle" for s in statuses),
+                         timeout=10, what="live again")
+        await running.close()
+        # 4. restart: the new agent starts from the store and repeats nothing
+        count = len(candles)
+        await _minutes(sim, 3)
+        running = Running(config, nats_server.url)
+        await eventually(lambda: len(candles) >= count + 2, timeout=15, what="candles after restart")
+        await _minutes(sim, 1)
+        await eventually(lambda: len(candles) >= count + 3, timeout=15, what="live after restart")
+        await running.close()
+        await watcher.drain()
+
+    minutes = _open_minutes(candles)
+    assert minutes == sorted(set(minutes)), "a duplicate or an out-of-order candle"
+    steps = {b - a for a, b in zip(minutes, minutes[1:])}
+    assert steps == {M}, f"a gap in the candle stream: steps {sorted(steps)}"
+    assert any(s.stream == "ws" and s.state == "reconnecting" for s in statuses)
+    # every published candle is in the store, once
+    stored = CandleStore(tmp_path / "data").read("BTC", "1m").column("t").to_pylist()
+    assert set(minutes) <= set(stored) and len(stored) == len(set(stored))
