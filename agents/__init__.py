@@ -29,6 +29,7 @@ AGENTS: dict[str, str] = {
     "market_data": "agents.market_data.agent:MarketDataAgent",
     "recorder": "agents.recorder.agent:RecorderAgent",
     "validation": "agents.validation.agent:ValidationAgent",
+    "validation": "agents.validation.agent:ValidationAgent",
 }
 
 

@@ -1,0 +1,1 @@
+"""The validation agent: every `evo.candidate` through the gauntlet, a `val.report.{id}` back."""

@@ -1,0 +1,103 @@
+"""From a candidate to a report: load its history, run the gauntlet, remember its family.
+
+Used by the agent (one per process, fed by the shared durable consumer) and by
+`organism validate`. Not pure (it reads datasets from disk); the thinking is in quant.gauntlet.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+from quant.data import Dataset, DataSpecError, load_dataset
+from quant.dsl import DslError, parse_strategy
+from quant.gauntlet.config import ValidationConfig
+from quant.gauntlet.family import FamilyBook
+from quant.gauntlet.gauntlet import GauntletResult, run_gauntlet
+from quant.gauntlet.report import to_report
+from quant.gauntlet.splits import SplitError
+from quant.sim import SimConfig
+from schemas import StrategyCandidate, ValidationReport
+from agents.validation.store import StoredStrategy, StrategyStore
+
+
+@dataclass(frozen=True)
+class Outcome:
+    report: ValidationReport
+    result: GauntletResult | None  # None when the candidate could not be run at all
+    dataset: Dataset | None
+
+
+class Validator:
+    def __init__(self, config: ValidationConfig, data_dir: str | Path,
+                 coins: list[str] | tuple[str, ...] = (), sim: SimConfig = SimConfig(),
+                 max_datasets: int = 4):
+        self.config = config
+        self.data_dir = Path(data_dir)
+        self.coins = tuple(coins)
+        self.sim = sim
+        self.families = FamilyBook(config.pbo_max_family)
+        self.store = StrategyStore(self.data_dir / config.store_dir)
+        self._datasets: OrderedDict[str, Dataset | None] = OrderedDict()
+        self._max = max_datasets
+
+    def dataset(self, spec: str) -> Dataset:
+        if spec in self._datasets:
+            self._datasets.move_to_end(spec)
+            ds = self._datasets[spec]
+            if ds is None:
+                raise DataSpecError(f"{spec}: could not be loaded before")
+            return ds
+        try:
+            ds = load_dataset(spec, self.data_dir)
+        except DataSpecError:
+            self._datasets[spec] = None
+            raise
+        self._datasets[spec] = ds
+        while len(self._datasets) > self._max:
+            self._datasets.popitem(last=False)
+        return ds
+
+    def other_markets(self, spec: str) -> list[Dataset]:
+        """The same interval on the other configured coins, for `store:` data that has them."""
+        if not spec.startswith("store:"):
+            return []
+        coin, _, interval = spec[len("store:"):].partition("/")
+        out = []
+        for other in self.coins:
+            if other == coin:
+                continue
+            try:
+                out.append(self.dataset(f"store:{other}/{interval}"))
+            except DataSpecError:
+                continue
+        return out
+
+    def validate(self, c: StrategyCandidate, now_ns: int, keep: bool = True) -> Outcome:
+        """Run the gauntlet on a candidate. A candidate that cannot be run (bad DSL, missing
+        data, history too short) gets a failing report that says why."""
+        try:
+            strategy = parse_strategy(c.dsl, source=c.strategy_id)
+            ds = self.dataset(c.data_spec)
+            members = self.families.members(c.family, c.data_spec, exclude=c.strategy_id) \
+                if c.family else []
+            result = run_gauntlet(
+                strategy, ds, strategy_id=c.strategy_id, trial_count=c.trial_count,
+                sharpe_variance=c.sharpe_variance, family=c.family, family_returns=members,
+                other_markets=self.other_markets(c.data_spec), config=self.config, sim=self.sim)
+        except (DslError, DataSpecError, SplitError) as exc:
+            report = ValidationReport(
+                ts_event=now_ns, ts_init=now_ns, strategy_id=c.strategy_id, verdict="fail",
+                reasons=[f"not validated: {exc}"], stages=[], gates=[], score=0.0,
+                trial_count=c.trial_count)
+            return Outcome(report, None, None)
+        if c.family:
+            self.families.add(c.family, c.data_spec, c.strategy_id, result.full.returns)
+        report = to_report(result, ds, now_ns)
+        if keep:
+            self.store.put(StoredStrategy(
+                strategy_id=c.strategy_id, dsl=c.dsl, data_spec=c.data_spec, coin=c.coin,
+                interval=c.interval, family=c.family, trial_count=c.trial_count,
+                sharpe_variance=c.sharpe_variance, report=report))
+        return Outcome(report, result, ds)
