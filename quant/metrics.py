@@ -77,9 +77,8 @@ def _level_pass_nb(r, equity, init_cash):
             dur += 1
             if dur > mdur:
                 mdur = dur
-            dd = 1.0 - e / peak
-            if dd > mdd:
-                mdd = dd
+            if e < peak * (1.0 - mdd):  # a deeper trough: only then pay for the division
+                mdd = 1.0 - e / peak
     return total / n, down, mdd, mdur
 
 

@@ -30,8 +30,10 @@ DEFAULT_FUNDING_PER_HOUR = 0.0000125  # 0.01 % per 8 h, Hyperliquid's baseline i
 T_ENTRY_IDX, T_EXIT_IDX, T_DIR, T_SIZE, T_ENTRY_PX, T_EXIT_PX, T_PNL, T_RET, T_REASON = range(9)
 N_TRADE_COLS = 9
 # Exit reasons.
-EXIT_SIGNAL, EXIT_STOP, EXIT_TAKE_PROFIT, EXIT_TRAILING, EXIT_MAX_HOLD, EXIT_END = range(6)
-EXIT_NAMES = ("signal", "stop-loss", "take-profit", "trailing-stop", "max-hold", "end-of-data")
+EXIT_SIGNAL, EXIT_STOP, EXIT_TAKE_PROFIT, EXIT_TRAILING, EXIT_MAX_HOLD, EXIT_END, \
+    EXIT_LIQUIDATED = range(7)
+EXIT_NAMES = ("signal", "stop-loss", "take-profit", "trailing-stop", "max-hold", "end-of-data",
+              "liquidated")
 
 # Pending actions decided at a close.
 _NONE, _OPEN_LONG, _OPEN_SHORT, _CLOSE = 0, 1, 2, 3
@@ -269,6 +271,17 @@ def simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, siz
         eq = cash + pos * c
         if alive and eq <= 0.0:  # wiped out: the venue liquidates, nothing trades again
             alive = False
+            if pos != 0.0:
+                trades[nt, T_ENTRY_IDX] = entry_idx
+                trades[nt, T_EXIT_IDX] = t
+                trades[nt, T_DIR] = 1.0 if pos > 0 else -1.0
+                trades[nt, T_SIZE] = abs(pos)
+                trades[nt, T_ENTRY_PX] = entry_px
+                trades[nt, T_EXIT_PX] = c
+                trades[nt, T_PNL] = pos * (c - entry_px) + trade_pnl
+                trades[nt, T_RET] = trades[nt, T_PNL] / entry_cost
+                trades[nt, T_REASON] = EXIT_LIQUIDATED
+                nt += 1
             pos = 0.0
             cash = 0.0
             eq = 0.0

@@ -28,7 +28,7 @@ def random_search(evaluate: Callable[[Sequence[tuple[str, str]]], dict[str, Geno
     try:
         while len(seen) < evaluations and attempts < evaluations * 20:
             random.setstate(rng.getstate())
-            todo: dict[str, tuple[str, Strategy]] = {}
+            todo: dict[str, tuple[str, Strategy, int]] = {}
             while len(todo) < min(batch, evaluations - len(seen)) and attempts < evaluations * 20:
                 attempts += 1
                 ind = Individual(gen_half_and_half(pset, config.init_min_height,
@@ -37,12 +37,12 @@ def random_search(evaluate: Callable[[Sequence[tuple[str, str]]], dict[str, Geno
                 text = format_strategy(s, pretty=False)
                 key = hashlib.sha256(text.encode()).hexdigest()
                 if key not in seen and key not in todo:
-                    todo[key] = (text, s)
+                    todo[key] = (text, s, len(ind))
             rng.setstate(random.getstate())
-            results = evaluate([(k, t) for k, (t, _) in todo.items()])
-            for key, (_, s) in todo.items():
+            results = evaluate([(k, v[0]) for k, v in todo.items()])
+            for key, (_, s, size) in todo.items():
                 seen.add(key)
-                score = scorer.base_score(results[key])
+                score = scorer.base_score(results[key], size)
                 if best is None or (score, key) > (best[0], best[1]):
                     best = (score, key, s)
     finally:

@@ -31,6 +31,7 @@ METRIC_KEYS: tuple[str, ...] = (
     "exposure", "turnover", "bars", "sharpe_per_bar",
 )
 _INDEX = {k: i for i, k in enumerate(METRIC_KEYS)}
+SEGMENTS = 3  # consistency: the in-sample Sharpe of each third, so one lucky stretch shows
 BIG = 1e6  # stands in for ±inf (a profit factor with no losing trade)
 
 
@@ -52,6 +53,7 @@ class GenomeResult:
     values: tuple[float, ...]
     regimes: tuple[float, ...]
     failed: bool = False
+    segments: tuple[float, ...] = ()  # annualised Sharpe of each of SEGMENTS equal stretches
 
     def __getitem__(self, key: str) -> float:
         return self.values[_INDEX[key]]
@@ -64,7 +66,8 @@ class GenomeResult:
 
     @classmethod
     def failure(cls) -> GenomeResult:
-        return cls(tuple(0.0 for _ in METRIC_KEYS), tuple(0.0 for _ in REGIMES), True)
+        return cls(tuple(0.0 for _ in METRIC_KEYS), tuple(0.0 for _ in REGIMES), True,
+                   tuple(0.0 for _ in range(SEGMENTS)))
 
 
 def in_sample_bars(n: int, fraction: float = IN_SAMPLE) -> int:
@@ -80,6 +83,15 @@ def dataset_digest(ds: Dataset) -> str:
         h.update(np.ascontiguousarray(ds.funding).tobytes())
     h.update(ds.interval.encode())
     return h.hexdigest()[:16]
+
+
+def segment_sharpe(returns: np.ndarray, k: int, bars_per_year: float) -> tuple[float, ...]:
+    """Annualised Sharpe of k equal consecutive stretches of per-bar returns (0 if flat)."""
+    out = []
+    for part in np.array_split(returns, k):
+        sd = float(part.std(ddof=1)) if part.shape[0] > 1 else 0.0
+        out.append(float(part.mean()) / sd * math.sqrt(bars_per_year) if sd > 0 else 0.0)
+    return tuple(out)
 
 
 class InSampleEvaluator:
@@ -103,10 +115,12 @@ class InSampleEvaluator:
             res = simulate(strategy, signals, self.data, self.config, self.workspace)
             m = compute_metrics(res)
             regimes = regime_sharpe(res.returns, self.labels, self.data.bars_per_year)
+            segments = segment_sharpe(res.returns, SEGMENTS, self.data.bars_per_year)
         except (ValueError, FloatingPointError, ZeroDivisionError, OverflowError):
             return GenomeResult.failure()
         return GenomeResult(tuple(finite(m[k]) for k in METRIC_KEYS),
-                            tuple(finite(x) for x in regimes))
+                            tuple(finite(x) for x in regimes), False,
+                            tuple(finite(x) for x in segments))
 
     def evaluate_text(self, dsl: str) -> GenomeResult:
         return self.evaluate(parse_strategy(dsl))

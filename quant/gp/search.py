@@ -10,8 +10,9 @@ workers) with identical results. Everything random draws from the global `random
 DEAP's operators do) with the search's own state swapped in around each call, so the same seed
 gives the same run whatever else the process does.
 
-Scoring: `score = sharpe − drawdown_weight · max_drawdown − death_penalty · penalty` on the
-in-sample bars (at least `min_trades` trades, else a score below any trading genome's floor).
+Scoring: `score = sharpe − drawdown_weight · max_drawdown − complexity_weight · size −
+death_penalty · penalty` on the in-sample bars, Sharpe floored at −2; a genome with fewer than
+`min_trades` trades scores −3 + trades / min_trades (a gradient toward trading at all).
 Selection rewards score and punishes drawdown and complexity: double tournament (score, then
 parsimony by size) or NSGA-II on (score, max drawdown, size). With several islands and
 `specialist_islands`, island k ≥ 1 blends in the Sharpe of regime k−1 (regime-aware fitness);
@@ -66,7 +67,7 @@ class SearchConfig:
     migration_interval: int = 5  # generations
     migrants: int = 2
     hof_size: int = 20
-    min_trades: int = 10
+    min_trades: int = 30
     drawdown_weight: float = 1.0  # Sharpe units per unit of max drawdown
     death_penalty: float = 2.0  # Sharpe units at full structural match with a bad death
     specialist_islands: bool = True
@@ -74,6 +75,9 @@ class SearchConfig:
     seed_fraction: float = 0.25  # share of the first population from seeds/templates
     eval_cache: int = 20_000  # remembered results (LRU), so re-born genomes are not re-run
     bandit_p_min: float = 0.04
+    complexity_weight: float = 0.02  # Sharpe units per tree node: parsimony inside the score
+    consistency: float = 0.0  # > 0: score the worse of Sharpe and the median third, minus
+    #                           this times the spread of the thirds' Sharpe
 
     def __post_init__(self) -> None:
         if self.mode not in ("gp", "ga"):
@@ -290,18 +294,23 @@ class Search:
         while len(self._results) > self.config.eval_cache:
             self._results.popitem(last=False)
 
-    def base_score(self, res: GenomeResult) -> float:
+    def base_score(self, res: GenomeResult, size: int = 0) -> float:
         cfg = self.config
         if res.failed:
-            return -3.0
+            return -4.0
         trades = res["trades"]
         if trades < cfg.min_trades:
-            return -2.0 + trades / cfg.min_trades
-        return max(-2.0, res["sharpe"]) - cfg.drawdown_weight * res["max_drawdown"]
+            return -3.0 + trades / cfg.min_trades
+        sharpe = res["sharpe"]
+        if cfg.consistency and res.segments:
+            sharpe = min(sharpe, statistics.median(res.segments))
+            sharpe = sharpe - cfg.consistency * statistics.pstdev(res.segments)
+        return (max(-2.0, sharpe) - cfg.drawdown_weight * res["max_drawdown"]
+                - cfg.complexity_weight * size)
 
     def _score(self, ind: Individual, res: GenomeResult, island: int) -> None:
         cfg = self.config
-        score = self.base_score(res)
+        score = self.base_score(res, len(ind))
         if len(self.death):
             score -= cfg.death_penalty * self.death.penalty(structure_hashes(to_strategy(ind)))
         ind.general_score = score

@@ -54,3 +54,21 @@ def test_errors_are_one_line_and_exit_2(tmp_path, capsys):
     good = EXAMPLES / "sma_cross.dsl"
     assert main(["backtest", "--strategy", str(good), "--data", "csv:/missing.csv"]) == 2
     assert "file not found" in capsys.readouterr().err
+
+
+def test_backtest_reads_the_candle_store_under_the_configured_data_dir(tmp_path, capsys):
+    import pandas as pd
+
+    from quant.data import synthetic
+
+    d = synthetic(seed=4, bars=600)
+    folder = tmp_path / "store" / "candles" / "coin=ETH" / "interval=1h"
+    folder.mkdir(parents=True)
+    pd.DataFrame({"t": d.time_ms, "o": d.open, "h": d.high, "l": d.low, "c": d.close,
+                  "v": d.volume}).to_parquet(folder / "part-0.parquet")
+    cfg = tmp_path / "organism.toml"
+    cfg.write_text(f'[organism]\ndata_dir = "{tmp_path / "store"}"\n')
+    rc = main(["--config", str(cfg), "backtest", "--strategy", str(EXAMPLES / "sma_cross.dsl"),
+               "--data", "store:ETH/1h", "--json"])
+    assert rc == 0
+    assert json.loads(capsys.readouterr().out)["bars"] == 600

@@ -12,8 +12,9 @@ from quant.data import Dataset, synthetic
 from quant.dsl import parse_strategy
 from quant.genome import Strategy
 from quant.signals import Signals
-from quant.sim import (EXIT_MAX_HOLD, EXIT_STOP, EXIT_TAKE_PROFIT, EXIT_TRAILING, T_EXIT_IDX,
-                       T_EXIT_PX, T_PNL, T_REASON, SimConfig, simulate, simulate_nb)
+from quant.sim import (EXIT_LIQUIDATED, EXIT_MAX_HOLD, EXIT_STOP, EXIT_TAKE_PROFIT,
+                       EXIT_TRAILING, T_EXIT_IDX, T_EXIT_PX, T_PNL, T_REASON, T_RET, SimConfig,
+                       simulate, simulate_nb)
 
 NAN = np.nan
 
@@ -173,6 +174,9 @@ def test_a_wiped_out_account_stops_trading():
     d = _bars([FLAT, FLAT, [40, 40, 40, 40], [100] * 4, [300] * 4])
     r = _run(d, Strategy(), le=[0, 3], size=2.0)
     assert r.equity[2] == 0.0 and r.equity[-1] == 0.0 and not r.position[2:].any()
+    (t,) = r.trades
+    assert t[T_REASON] == EXIT_LIQUIDATED and t[T_EXIT_IDX] == 2
+    assert t[T_PNL] == pytest.approx(20 * (40 - 100)) and t[T_RET] == pytest.approx(-0.6)
 
 
 def test_strategy_file_risk_genes_reach_the_kernel():
