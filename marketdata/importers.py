@@ -353,10 +353,11 @@ def parse_ohlcv(lines: Iterable[str], name: str, interval: str, coin: str | None
     t_col = next((cells.index(o) for o in _TIME if o in cells), None)
     v_col = _pick_volume(cells, coin)
     if t_col is None or v_col is None:
-        lack = "a time column (unix, timestamp, time or date)" if t_col is None else \
-            "a volume column (volume, vol or 'Volume <coin>')"
+        lack = "time column (unix, timestamp, time or date)" if t_col is None else \
+            "volume column (volume, vol or 'Volume <coin>')"
         raise ImportFormatError(
-            f"{name}: the header on line {hi + 1} has no {lack}; found {', '.join(header)}"
+            f"{name}: the header on line {hi + 1} has no {lack}; found {', '.join(header)}; "
+            f"add or rename the column"
         )
     idx["time"], idx["volume"] = t_col, v_col
     n_col = next((cells.index(o) for o in _TRADES if o in cells), None)
@@ -410,7 +411,7 @@ def parse_binance(lines: Iterable[str], name: str, interval: str) -> Parsed:
             if abs(typical - step) > 1:
                 raise ImportFormatError(
                     f"{name}: the klines span {_span_name(typical)} (close - open time), but "
-                    f"--interval is {interval}; pass --interval {_span_name(typical)}"
+                    f"--interval is {interval}; {_interval_hint(typical)}"
                 )
     named = {"time": "open time", "open": "open", "high": "high", "low": "low", "close": "close",
              "volume": "volume"}
@@ -418,12 +419,22 @@ def parse_binance(lines: Iterable[str], name: str, interval: str) -> Parsed:
 
 
 def _span_name(ms: int) -> str:
+    """A duration as an interval name when it is one (1m, 1h ...), else in m or s."""
     from marketdata.store import INTERVAL_MS
 
     for k, v in INTERVAL_MS.items():
         if abs(v - ms) <= 1:
             return k
-    return f"{ms} ms"
+    return f"{ms / 60_000:g}m" if ms % 60_000 == 0 else f"{ms / 1000:g}s"
+
+
+def _interval_hint(ms: int) -> str:
+    from marketdata.store import INTERVAL_MS
+
+    name = _span_name(ms)
+    if name in INTERVAL_MS:
+        return f"pass --interval {name}"
+    return f"the store takes only {', '.join(INTERVAL_MS)}; resample the file to one of those"
 
 
 def _candles_from_text(name, interval, line_no, reasons, cols, trades, named) -> Parsed:
@@ -534,10 +545,11 @@ def _check_grid(t: np.ndarray, keep: np.ndarray, why: np.ndarray, step: int, int
     if uniq.size >= 3:
         d = np.diff(uniq)
         typical = int(np.median(d))
-        if typical < step or off.mean() > 0.5 or (uniq.size >= 10 and not (d == step).any()):
+        never_one_step = uniq.size >= 10 and not (d == step).any()
+        if typical < step or off.mean() > 0.5 or never_one_step:
             raise ImportFormatError(
                 f"{name}: the candles are mostly {_span_name(typical)} apart, but --interval is "
-                f"{interval}; pass --interval {_span_name(typical)}"
+                f"{interval}; {_interval_hint(typical)}"
             )
     if off.any():
         on = np.sort(tt[~off])
