@@ -10,6 +10,7 @@ from typing import Union
 
 from schemas.allocation import AllocationTarget, StrategyWeight
 from schemas.base import Message, OrderPathMessage
+from schemas.evaluation import EvaluationBatch, EvaluationResult, GenomeEvaluation, GenomeText
 from schemas.evolution import EvolutionProgress, PerformanceMetrics, StrategyCandidate
 from schemas.lifecycle import DeathReport, LifecycleEvent
 from schemas.market import AssetContext, BookLevel, BookSnapshot, Candle, FeedStatus, Trade
@@ -45,6 +46,8 @@ ALL_MESSAGES: tuple[type[Message], ...] = (
     FeedStatus,
     StrategyCandidate,
     EvolutionProgress,
+    EvaluationBatch,
+    EvaluationResult,
     ValidationReport,
     LifecycleEvent,
     DeathReport,
@@ -83,6 +86,8 @@ __all__ = [cls.__name__ for cls in ALL_MESSAGES] + [
     "DenyReason",
     "ExecutionCommand",
     "ExecutionEvent",
+    "GenomeEvaluation",
+    "GenomeText",
     "GateResult",
     "Message",
     "OrderPathMessage",

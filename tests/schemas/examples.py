@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from schemas import *  # noqa: F403
 from schemas import BookLevel, DenyReason, GateResult, PerformanceMetrics, StageResult, StrategyWeight
+from schemas import GenomeEvaluation, GenomeText
 
 T0 = 1_763_712_000_000_000_000  # 2025-11-21T08:00:00Z in ns
 D = Decimal
@@ -42,6 +43,17 @@ EXAMPLES = {
         ts_event=T0, ts_init=T0, run_id="run-1", generation=12, island=1, best_fitness=1.7,
         median_fitness=0.2, diversity=0.83, trials=18_000, evals_per_s=950.0,
         operator_rates={"crossover": 0.6, "mutate_uniform": 0.2}),
+    "EvaluationBatch": EvaluationBatch(
+        ts_event=T0, ts_init=T0, batch_id="run-1.12.3", data_spec="store:BTC/1h",
+        start_ms=1_704_067_200_000, end_ms=1_735_686_000_000, data_digest="9f86d081884c7d65",
+        genomes=[GenomeText(genome_hash="3fa9c2d1" + "0" * 56,
+                            dsl="(strategy (long-entry (> close (sma close 50))))")]),
+    "EvaluationResult": EvaluationResult(
+        ts_event=T0, ts_init=T0, batch_id="run-1.12.3", worker="host-a:4242",
+        results=[GenomeEvaluation(genome_hash="3fa9c2d1" + "0" * 56, metrics=METRICS,
+                                  sharpe_per_bar=0.025, regime_sharpe={"trend_up": 3.1},
+                                  segment_sharpe=[2.2, 2.6, 2.4])],
+        elapsed_s=0.42),
     "ValidationReport": ValidationReport(
         ts_event=T0, ts_init=T0, strategy_id="gp_12_3fa9c2d1", verdict="fail",
         reasons=["deflated Sharpe 0.71 < 0.95"],
