@@ -17,6 +17,9 @@ COMMANDS: tuple[str, ...] = (
     "organism.cli.bench_cmd",  # bench ...
     "organism.cli.sim_cmd",  # sim
     "organism.cli.backtest_cmd",
+    "organism.cli.evolve_cmd",  # evolve
+    "organism.cli.validate_cmd",  # validate
+    "organism.cli.report_cmd",  # report
     "organism.cli.data_cmd",
 )
 

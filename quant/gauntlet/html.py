@@ -70,10 +70,10 @@ def _stage_spans(report: ValidationReport, dataset: Dataset):
 def _shade(fig, report, dataset, rows: list[int]) -> None:
     for stage, a, b in _stage_spans(report, dataset):
         for row in rows:
+            label = dict(annotation_text=STAGE_TITLES[stage], annotation_position="top left") \
+                if row == rows[0] else {}
             fig.add_vrect(x0=str(a), x1=str(b), fillcolor=_STAGE_COLOURS[stage], line_width=0,
-                          layer="below", row=row, col=1,
-                          annotation_text=STAGE_TITLES[stage] if row == rows[0] else None,
-                          annotation_position="top left")
+                          layer="below", row=row, col=1, **label)
 
 
 def _table(header: list[str], rows: list[list[str]], cls: str = "") -> str:
