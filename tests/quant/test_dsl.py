@@ -117,3 +117,11 @@ def test_errors_name_line_column_and_what_was_expected(text, line, col, needle):
 def test_comments_are_ignored():
     s = parse_strategy("; a comment\n(strategy ; here too\n (long-entry true))")
     assert format_node(s.long_entry) == "true"
+
+
+def test_the_readme_lists_every_primitive():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "quant" / "README.md").read_text()
+    for p in PRIMITIVES.values():
+        assert f"`({p.symbol} " in text or f"`{p.symbol}`" in text, p.key
