@@ -67,3 +67,26 @@ def oracle_sharpe(seed: int = 10_000, bars: int = 20_000, edge: float = 0.05,
 
     ds = planted_edge(seed, bars, edge=edge, window=window)
     return float(evaluate(oracle_strategy(window), ds).metrics["sharpe"])
+
+
+def load_market(spec: str, data_dir="data") -> Dataset:
+    """`quant.data.load_dataset`, plus `planted[:seed=S,bars=N,edge=E,window=W]`."""
+    from quant.data import DataSpecError, load_dataset
+
+    kind, _, rest = spec.partition(":")
+    if kind != "planted":
+        return load_dataset(spec, data_dir)
+    opts: dict[str, str] = {}
+    for part in filter(None, rest.split(",")):
+        key, eq, val = part.partition("=")
+        if not eq or key not in ("seed", "bars", "edge", "window"):
+            raise DataSpecError(f"{spec}: bad option {part!r}; use "
+                                f"planted:seed=S,bars=N,edge=E,window=W")
+        opts[key] = val
+    try:
+        return planted_edge(int(opts.get("seed", 0)), int(opts.get("bars", 6000)),
+                            edge=float(opts.get("edge", 0.05)),
+                            window=int(opts.get("window", 48)))
+    except ValueError:
+        raise DataSpecError(f"{spec}: seed, bars, window must be integers and edge a number"
+                            ) from None

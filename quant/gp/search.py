@@ -167,6 +167,7 @@ class Search:
         self.death = DeathMemory()
         self._results: OrderedDict[str, GenomeResult] = OrderedDict()
         self._pending: list[list[Individual]] = []
+        self._asked: list[str] = []
         self._rng = random.Random(config.seed)
         self.last_stats: GenerationStats | None = None
 
@@ -199,6 +200,7 @@ class Search:
                 ind.key = hashlib.sha256(text.encode()).hexdigest()  # = strategy_hash
                 if ind.key not in self._results and ind.key not in requests:
                     requests[ind.key] = text
+        self._asked = list(requests)
         return list(requests.items())
 
     def _initial(self, island: int) -> list[Individual]:
@@ -255,7 +257,12 @@ class Search:
         generation: scores, trial count, bandit, survival, hall of fame, migration."""
         if not self._pending:
             raise RuntimeError("ask() first")
-        for key, res in results.items():
+        # in the order asked, not the order answered: the Sharpe variance sums in one order
+        asked = set(self._asked)
+        for key in [*self._asked, *(k for k in results if k not in asked)]:
+            res = results.get(key)
+            if res is None:
+                continue
             if key not in self._results:
                 self.trials.add(digest_of_hash(key), res["sharpe_per_bar"])
             self._remember(key, res)
