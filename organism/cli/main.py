@@ -18,7 +18,6 @@ COMMANDS: tuple[str, ...] = (
     "organism.cli.sim_cmd",  # sim
     "organism.cli.backtest_cmd",
     "organism.cli.evolve_cmd",  # evolve
-    "organism.cli.evolve_cmd",  # evolve
     "organism.cli.validate_cmd",  # validate
     "organism.cli.report_cmd",  # report
     "organism.cli.data_cmd",
