@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from agents.evolution.config import EvolutionConfig
 from agents.market_data.config import MarketDataConfig
 from quant.gauntlet.config import ValidationConfig
 from venue.config import SimConfig
@@ -117,6 +118,7 @@ class Config(_Section):
     market: MarketSection = msgspec.field(default_factory=MarketSection)
     validation: ValidationConfig = msgspec.field(default_factory=ValidationConfig)
     market_data: MarketDataConfig = msgspec.field(default_factory=MarketDataConfig)
+    evolution: EvolutionConfig = msgspec.field(default_factory=EvolutionConfig)
 
     @property
     def data_dir(self) -> Path:
