@@ -12,8 +12,9 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import operator
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -277,10 +278,10 @@ def times_to_ms(values: np.ndarray) -> np.ndarray:
     `2019-10-17 09-AM`, and other common layouts pandas can read."""
     import pandas as pd
 
-    s = pd.Series(values, dtype=object).astype(str).str.strip()
-    num = pd.to_numeric(s, errors="coerce").to_numpy(dtype=np.float64)
-    if np.isfinite(num).sum() * 2 > len(s):  # a numeric column: the text cells are bad rows
+    num = to_floats(values)
+    if np.isfinite(num).sum() * 2 > len(num):  # a numeric column: the text cells are bad rows
         return epoch_to_ms(num)
+    s = pd.Series(values, dtype=object).astype(str).str.strip()
     out = np.full(len(s), np.nan)
     m = s.str.extract(_HOUR_12)
     is12 = m[0].notna().to_numpy()
@@ -307,9 +308,14 @@ def _dt_ms(dt) -> np.ndarray:
     return ms
 
 
-def to_floats(values: list[str]) -> np.ndarray:
+def to_floats(values) -> np.ndarray:
+    """Number cells to float64, NaN where a cell is not a number."""
     import pandas as pd
 
+    try:  # the common case, every cell a number: numpy parses them at C speed
+        return np.asarray(values, dtype=np.float64)
+    except ValueError:
+        pass
     return pd.to_numeric(pd.Series(values, dtype=object).astype(str).str.strip(),
                          errors="coerce").to_numpy(dtype=np.float64)
 
@@ -361,61 +367,58 @@ def parse_ohlcv(lines: Iterable[str], name: str, interval: str, coin: str | None
         )
     idx["time"], idx["volume"] = t_col, v_col
     n_col = next((cells.index(o) for o in _TRADES if o in cells), None)
-    order = ["time", "open", "high", "low", "close", "volume"]
-    cols: dict[str, list[str]] = {k: [] for k in order}
-    trades: list[str] = []
-    line_no: list[int] = []
-    reasons: list[str | None] = []
-    needed = max(idx.values()) + 1
-    for row in reader:
-        if not row or not any(c.strip() for c in row):
-            continue
-        line_no.append(reader.line_num)
-        ok = len(row) >= needed and (len(row) <= width or not any(c.strip() for c in row[width:]))
-        reasons.append(None if ok else f"expected {width} fields like the header on line {hi + 1}, "
-                                       f"found {len(row)}")
-        for k in order:
-            cols[k].append(row[idx[k]] if ok else "")
-        trades.append(row[n_col] if ok and n_col is not None and n_col < len(row) else "")
-    named = dict(zip(order, [header[idx[k]].strip() for k in order]))
-    return _candles_from_text(name, interval, line_no, reasons, cols, trades, named)
+    picks = [idx[k] for k in _CELLS[:6]]
+    needed = max(picks) + 1
+    bad_width = f"expected {width} fields like the header on line {hi + 1}, found "
+
+    pick = operator.itemgetter(*picks, n_col if n_col is not None else 0)
+
+    def records() -> Iterator[tuple[int, str | None, Sequence[str]]]:
+        for row in reader:
+            if len(row) != width:  # the rare row: blank, ragged or with trailing empty cells
+                if not any(c.strip() for c in row):
+                    continue
+                if len(row) < needed or (len(row) > width and any(c.strip() for c in row[width:])):
+                    yield reader.line_num, bad_width + str(len(row)), _EMPTY
+                    continue
+                if n_col is not None and n_col >= len(row):
+                    row = row + [""] * (n_col + 1 - len(row))
+            yield reader.line_num, None, pick(row)
+
+    named = dict(zip(_CELLS, [header[idx[k]].strip() for k in _CELLS[:6]]))
+    cols = _convert(records(), named, no_trades=n_col is None)
+    return check_candles(name, interval, *cols[:-1])
 
 
 def parse_binance(lines: Iterable[str], name: str, interval: str) -> Parsed:
     """A Binance kline CSV: no header, 12 columns (open time in ms or µs, o, h, l, c, v, close
     time, quote volume, trades, taker buy base, taker buy quote, ignore)."""
     reader = csv.reader(lines)
-    order = ["time", "open", "high", "low", "close", "volume"]
-    cols: dict[str, list[str]] = {k: [] for k in order}
-    trades: list[str] = []
-    close_t: list[str] = []
-    line_no: list[int] = []
-    reasons: list[str | None] = []
-    for row in reader:
-        if not row or not any(c.strip() for c in row):
-            continue
-        line_no.append(reader.line_num)
-        ok = len(row) == 12
-        reasons.append(None if ok else f"a Binance kline has 12 fields, found {len(row)}")
-        for i, k in enumerate(order):
-            cols[k].append(row[i] if ok else "")
-        trades.append(row[8] if ok else "")
-        close_t.append(row[6] if ok else "")
-    step = interval_ms(interval)
-    if step and line_no:
-        # close time - open time + 1 is the interval: a wrong --interval is one clear error
-        span = epoch_to_ms(to_floats(close_t)) - epoch_to_ms(to_floats(cols["time"])) + 1
-        span = span[np.isfinite(span)]
-        if span.size:
-            typical = int(np.median(span))
-            if abs(typical - step) > 1:
-                raise ImportFormatError(
-                    f"{name}: the klines span {_span_name(typical)} (close - open time), but "
-                    f"--interval is {interval}; {_interval_hint(typical)}"
-                )
+    pick = operator.itemgetter(0, 1, 2, 3, 4, 5, 8, 6)
+
+    def records() -> Iterator[tuple[int, str | None, list[str]]]:
+        for row in reader:
+            if len(row) != 12:
+                if any(c.strip() for c in row):
+                    yield reader.line_num, f"a Binance kline has 12 fields, found {len(row)}", _EMPTY
+                continue
+            yield reader.line_num, None, pick(row)
+
     named = {"time": "open time", "open": "open", "high": "high", "low": "low", "close": "close",
              "volume": "volume"}
-    return _candles_from_text(name, interval, line_no, reasons, cols, trades, named)
+    cols = _convert(records(), named, close_time=True)
+    step = interval_ms(interval)
+    t, close_t = cols[1], cols[-1]
+    span = (close_t - t + 1)[np.isfinite(close_t - t)]
+    if step and span.size:
+        # close time - open time + 1 is the interval: a wrong --interval is one clear error
+        typical = int(np.median(span))
+        if abs(typical - step) > 1:
+            raise ImportFormatError(
+                f"{name}: the klines span {_span_name(typical)} (close - open time), but "
+                f"--interval is {interval}; {_interval_hint(typical)}"
+            )
+    return check_candles(name, interval, *cols[:-1])
 
 
 def _span_name(ms: int) -> str:
@@ -437,20 +440,38 @@ def _interval_hint(ms: int) -> str:
     return f"the store takes only {', '.join(INTERVAL_MS)}; resample the file to one of those"
 
 
-def _candles_from_text(name, interval, line_no, reasons, cols, trades, named) -> Parsed:
-    lines = np.asarray(line_no, dtype=np.int64)
-    t = times_to_ms(np.asarray(cols["time"], dtype=object))
-    prices = {k: to_floats(cols[k]) for k in ("open", "high", "low", "close", "volume")}
-    n = to_floats(trades)
-    n = np.where(np.isfinite(n), n, 0).astype(np.int64)
-    why = np.asarray(reasons, dtype=object)
-    for i in np.nonzero((why == None) & ~np.isfinite(t))[0]:  # noqa: E711 - numpy elementwise
-        why[i] = f"{named['time']} {cols['time'][i]!r} is not a time this importer reads"
-    for k, arr in prices.items():
-        for i in np.nonzero((why == None) & ~np.isfinite(arr))[0]:  # noqa: E711
-            why[i] = f"{named[k]} {cols[k][i]!r} is not a number"
-    return check_candles(name, interval, lines, t, prices["open"], prices["high"],
-                         prices["low"], prices["close"], prices["volume"], n, why)
+_CELLS = ("time", "open", "high", "low", "close", "volume", "trades", "close_time")
+_EMPTY = [""] * len(_CELLS)
+_CHUNK = 1 << 17  # rows converted at a time: text cells of a chunk only, not of the whole file
+
+
+def _convert(records: Iterator[tuple[int, str | None, Sequence[str]]], named: dict[str, str],
+             close_time: bool = False, no_trades: bool = False) -> list[np.ndarray]:
+    """(line, reason, cells) records to arrays [lines, t, o, h, l, c, v, n, why, close_t],
+    a chunk at a time; unreadable times and numbers become reasons naming the cell."""
+    parts: list[list[np.ndarray]] = []
+    while chunk := list(itertools.islice(records, _CHUNK)):
+        lines = np.fromiter((r[0] for r in chunk), np.int64, len(chunk))
+        why = np.array([r[1] for r in chunk], dtype=object)
+        cells = list(zip(*(r[2] for r in chunk)))
+        t = times_to_ms(np.asarray(cells[0], dtype=object))
+        for i in np.nonzero((why == None) & ~np.isfinite(t))[0]:  # noqa: E711 - elementwise
+            why[i] = f"{named['time']} {cells[0][i]!r} is not a time this importer reads"
+        prices = []
+        for k in range(1, 6):
+            arr = to_floats(cells[k])
+            for i in np.nonzero((why == None) & ~np.isfinite(arr))[0]:  # noqa: E711
+                why[i] = f"{named[_CELLS[k]]} {cells[k][i]!r} is not a number"
+            prices.append(arr)
+        n = to_floats(cells[6]) if no_trades is False else np.zeros(len(chunk))
+        n = np.where(np.isfinite(n), n, 0).astype(np.int64)
+        close_t = epoch_to_ms(to_floats(cells[7])) if close_time else np.full(len(chunk), np.nan)
+        parts.append([lines, t, *prices, n, why, close_t])
+    if not parts:
+        empty = np.empty(0)
+        return [empty.astype(np.int64), *([empty] * 6), empty.astype(np.int64),
+                empty.astype(object), empty]
+    return [np.concatenate(col) for col in zip(*parts)]
 
 
 def check_candles(name: str, interval: str, lines: np.ndarray, t: np.ndarray, o: np.ndarray,
@@ -541,15 +562,22 @@ def _check_grid(t: np.ndarray, keep: np.ndarray, why: np.ndarray, step: int, int
         vals, counts = np.unique(tt % step, return_counts=True)
         phase = int(vals[np.argmax(counts)])
     off = (tt - phase) % step != 0
-    uniq = np.unique(tt)
+    uniq = np.sort(tt)  # dedupe left one row per open time
     if uniq.size >= 3:
         d = np.diff(uniq)
         typical = int(np.median(d))
         never_one_step = uniq.size >= 10 and not (d == step).any()
-        if typical < step or off.mean() > 0.5 or never_one_step:
+        if typical < step or never_one_step:
             raise ImportFormatError(
                 f"{name}: the candles are mostly {_span_name(typical)} apart, but --interval is "
                 f"{interval}; {_interval_hint(typical)}"
+            )
+        if off.mean() > 0.5:
+            first = int(tt[off][0])
+            raise ImportFormatError(
+                f"{name}: {int(off.sum())} of {tt.size} open times are off the {interval} grid "
+                f"(e.g. {iso(first)}, {(first - phase) % step // 1000} s past a boundary); "
+                f"are they close times, or in a local time zone? Shift them to UTC open times"
             )
     if off.any():
         on = np.sort(tt[~off])

@@ -121,7 +121,9 @@ class CandleStore:
         _, first_idx = np.unique(t, return_index=True)
         keep = np.zeros(len(t), bool)
         keep[first_idx] = True
-        if known:
+        if known and len(t) < 1000:  # the live feed's case: look up, don't rebuild an array
+            keep &= np.fromiter((int(x) not in known for x in t), bool, len(t))
+        elif known:
             keep &= ~np.isin(t, np.fromiter(known, np.int64, len(known)))
         if not keep.any():
             return 0
@@ -136,9 +138,10 @@ class CandleStore:
             self.compact(coin, interval)
         return new.num_rows
 
-    def compact(self, coin: str, interval: str) -> None:
-        """Rewrite a partition as one sorted file (same rows; readers never see a partial set)."""
-        files = self.files(coin, interval)
+    def compact(self, coin: str, interval: str, small_bytes: int = 1 << 20) -> None:
+        """Fold the partition's small files into one sorted file (same rows; readers never see a
+        partial set). Large files stay as they are, so the cost stays bounded as history grows."""
+        files = [f for f in self.files(coin, interval) if f.stat().st_size < small_bytes]
         if len(files) <= 1:
             return
         table = pa.concat_tables([pq.read_table(f) for f in files]).sort_by("t")
@@ -231,6 +234,17 @@ class CandleStore:
                 f"read_parquet('{ctxs}', hive_partitioning = true)"
             ).fetchall()
         return con
+
+
+def warm_up() -> None:
+    """Pay pyarrow's one-time start-up (compute kernels, Parquet writer) now rather than while
+    the first candle waits: hundreds of ms with the GIL held."""
+    import io
+
+    t = candles_table([dict(t=1, o=1.0, h=1.0, l=1.0, c=1.0, v=1.0)])
+    t = t.filter(pa.array([True])).sort_by("t")
+    np.isin(t.column("t").to_numpy(), np.array([0], np.int64))
+    pq.write_table(t, io.BytesIO())
 
 
 def _conform(table: pa.Table, schema: pa.Schema, fill: dict[str, int]) -> pa.Table:

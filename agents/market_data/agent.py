@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import aiohttp
 from loguru import logger
+from nats.js.errors import NotFoundError
 
 from agents.market_data import convert
 from agents.market_data.replay import replay_candles
@@ -22,8 +24,9 @@ from bus import subjects
 from bus.runtime import Agent, AgentContext
 from marketdata.candles import Bar, CandleCloser
 from marketdata.hyperliquid import MAINNET_URL, TESTNET_URL, FeedClient, InfoClient, InfoError, ws_url
-from marketdata.store import CandleStore, candles_table, interval_ms
-from schemas import FeedStatus
+from marketdata.store import CandleStore, candles_table, interval_ms, warm_up
+from bus.codec import DecodeFailure, decode
+from schemas import Candle, FeedStatus
 
 MS = 1_000_000
 
@@ -59,6 +62,11 @@ class MarketDataAgent(Agent):
         self.info: InfoClient | None = None
         self.session: aiohttp.ClientSession | None = None
         self.feed: FeedClient | None = None
+        # One writer thread: store appends (and their occasional compaction) stay off the loop,
+        # in order, one at a time.
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="candle-store")
+        self.pending_writes: set[Future] = set()
+        self.stored_last: dict[tuple[str, str], int | None] = {}
 
     async def start(self, ctx: AgentContext) -> None:
         self.ctx = ctx
@@ -70,15 +78,18 @@ class MarketDataAgent(Agent):
         if md.mode == "replay":
             ctx.spawn(replay_candles(ctx, self.store), "replay")
             return
+        self.writer.submit(warm_up)
         grace_ms = int(md.candle_grace_s * 1000)
         for coin in ctx.config.market.coins:
             for interval in ctx.config.market.intervals:
                 step = interval_ms(interval)
                 if step is None:
                     raise ValueError("market.intervals: '1M' cannot be streamed live; use 1w or shorter")
-                self.closers[(coin, interval)] = CandleCloser(
-                    step, grace_ms, last_closed=self.store.last_open_time(coin, interval)
-                )
+                stored = self.store.last_open_time(coin, interval)
+                published = await self._last_published(ctx, coin, interval)
+                self.stored_last[(coin, interval)] = stored
+                last = max((x for x in (stored, published) if x is not None), default=None)
+                self.closers[(coin, interval)] = CandleCloser(step, grace_ms, last_closed=last)
         base = rest_url(ctx.config)
         self.session = aiohttp.ClientSession()
         self.info = InfoClient(base, self.session)
@@ -95,8 +106,21 @@ class MarketDataAgent(Agent):
     async def stop(self) -> None:
         if self.ctx is not None:
             await self._flush_unpublished()
+        await asyncio.get_running_loop().run_in_executor(None, self.writer.shutdown, True)
         if self.session is not None:
             await self.session.close()
+
+    @staticmethod
+    async def _last_published(ctx: AgentContext, coin: str, interval: str) -> int | None:
+        """Open time (ms) of the last candle on the CANDLES stream for this series, if any."""
+        try:
+            msg = await ctx.bus.js.get_last_msg("CANDLES", subjects.md_candle(coin, interval))
+        except NotFoundError:
+            return None
+        try:
+            return decode(msg.data, Candle).open_time // MS
+        except DecodeFailure:
+            return None
 
     # --- subscriptions and pushes ---------------------------------------------------------------
     def _subscriptions(self) -> list[dict]:
@@ -162,7 +186,10 @@ class MarketDataAgent(Agent):
         now_ms = ctx.now_ns() // MS
         md = ctx.config.market_data
         for (coin, interval), closer in self.closers.items():
+            stored = self.stored_last.get((coin, interval))
             start = closer.backfill_from()
+            if stored is not None and start is not None and stored + closer.interval_ms < start:
+                start = stored + closer.interval_ms  # the store lags the stream: fill it too
             if start is None:
                 if not md.backfill_max_bars:
                     continue
@@ -174,6 +201,9 @@ class MarketDataAgent(Agent):
                 ctx.bus.metrics.error("backfill")
                 logger.warning("backfill of {} {} failed: {}", coin, interval, exc)
                 continue
+            published_before = closer.last_closed
+            if published_before is not None:  # already on the bus, missing from the store
+                self._store([b for b in bars if b.t <= published_before], coin, interval)
             closed = closer.on_backfill(bars, now_ms)
             logger.debug("backfill {} {} from {}: {} bars from REST, {} newly closed", coin,
                          interval, start, len(bars), len(closed))
@@ -182,17 +212,33 @@ class MarketDataAgent(Agent):
                             " after a reconnect" if reconnected else "")
             await self._publish_closed(coin, interval, closed)
 
-    # --- closed candles: store, then publish (JetStream, idempotent) ----------------------------
+    # --- closed candles: publish (JetStream, idempotent), then store off the loop -----------------
     async def _publish_closed(self, coin: str, interval: str, bars: list[Bar]) -> None:
         if not bars:
             return
-        assert self.store is not None
-        self.store.append(coin, interval, candles_table(
-            [dict(t=b.t, o=b.o, h=b.h, l=b.l, c=b.c, v=b.v, n=b.n) for b in bars]
-        ))
         for bar in bars:
             self.unpublished.append((coin, interval, bar))
         await self._flush_unpublished()
+        self._store(bars, coin, interval)
+
+    def _store(self, bars: list[Bar], coin: str, interval: str) -> None:
+        """Append off the loop, in order (the store skips open times it already has)."""
+        if not bars:
+            return
+        rows = [dict(t=b.t, o=b.o, h=b.h, l=b.l, c=b.c, v=b.v, n=b.n) for b in bars]
+        stored = self.stored_last.get((coin, interval))
+        self.stored_last[(coin, interval)] = max([stored or 0] + [b.t for b in bars])
+        assert self.store is not None
+        fut = self.writer.submit(self.store.append, coin, interval, candles_table(rows))
+        self.pending_writes.add(fut)
+        fut.add_done_callback(self._written)
+
+    def _written(self, fut: Future) -> None:
+        self.pending_writes.discard(fut)
+        if fut.exception() is not None:
+            if self.ctx is not None:
+                self.ctx.bus.metrics.error("store")
+            logger.opt(exception=fut.exception()).error("appending candles to the store failed")
 
     async def _flush_unpublished(self) -> None:
         async with self._flush_lock:

@@ -10,7 +10,9 @@ import sys
 # Each module exposes NAME, HELP, add_arguments(parser) and run(args) -> dict (JSON-able).
 BENCHES: tuple[str, ...] = (
     "organism.bench.bus",
+    "organism.bench.feed",
     "organism.bench.backtest",
+    "organism.bench.discovery",
 )
 
 

@@ -130,3 +130,13 @@ async def test_replay_publishes_in_order_with_the_replay_clock_paced_by_a_consum
     assert [c.coin for c in got[:4]] == ["AAA", "BBB", "AAA", "BBB"]  # same close time: coin order
     assert ticks == sorted(ticks) and ticks[-1] == closes[-1]
     assert got[0].close == d.close[0] and got[1].close == d.close[0] * 2.0
+
+
+def test_bench_feed_runs_and_reports_its_keys(tmp_path):
+    """The benchmark itself (figures are in the issue note, not asserted here)."""
+    r = organism("bench", "feed", "--messages", "2000", "--candles", "20", "--json",
+                 env={"ORGANISM__ORGANISM__DATA_DIR": str(tmp_path)})
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    assert out["messages"] == 2000 and out["candles_measured"] == 20
+    assert out["msgs_per_s"] > 0 and 0 < out["candle_latency_p50_us"] <= out["candle_latency_p99_us"]
