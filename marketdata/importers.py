@@ -308,6 +308,11 @@ def _dt_ms(dt) -> np.ndarray:
     return ms
 
 
+def _fmt(x: float) -> str:
+    """A number as written in a CSV: 99, 100.5, 0.00001 (no exponent, no trailing zeros)."""
+    return np.format_float_positional(float(x), trim="-")
+
+
 def to_floats(values) -> np.ndarray:
     """Number cells to float64, NaN where a cell is not a number."""
     import pandas as pd
@@ -483,14 +488,18 @@ def check_candles(name: str, interval: str, lines: np.ndarray, t: np.ndarray, o:
     size = len(t)
     why = np.full(size, None, dtype=object) if why is None else why
     ok = why == None  # noqa: E711
+    f = _fmt
     with np.errstate(invalid="ignore"):
         checks = [
-            (np.minimum.reduce([o, h, l, c]) <= 0,
-             lambda i: f"non-positive price (open {o[i]:g}, high {h[i]:g}, low {l[i]:g}, close {c[i]:g})"),
-            (v < 0, lambda i: f"negative volume {v[i]:g}"),
-            (h < l, lambda i: f"high {h[i]:g} below low {l[i]:g}"),
-            (h < np.maximum(o, c), lambda i: f"high {h[i]:g} below max(open, close) {max(o[i], c[i]):g}"),
-            (l > np.minimum(o, c), lambda i: f"low {l[i]:g} above min(open, close) {min(o[i], c[i]):g}"),
+            (np.minimum.reduce([o, h, l, c]) <= 0, lambda i: (
+                f"non-positive price (open {f(o[i])}, high {f(h[i])}, low {f(l[i])}, "
+                f"close {f(c[i])})")),
+            (v < 0, lambda i: f"negative volume {f(v[i])}"),
+            (h < l, lambda i: f"high {f(h[i])} below low {f(l[i])}"),
+            (h < np.maximum(o, c),
+             lambda i: f"high {f(h[i])} below max(open, close) {f(max(o[i], c[i]))}"),
+            (l > np.minimum(o, c),
+             lambda i: f"low {f(l[i])} above min(open, close) {f(min(o[i], c[i]))}"),
         ]
     for failed, reason in checks:
         for i in np.nonzero(ok & failed)[0]:
@@ -584,7 +593,8 @@ def _check_grid(t: np.ndarray, keep: np.ndarray, why: np.ndarray, step: int, int
         for i in idx[off]:
             k = np.searchsorted(on, t[i])
             near = [abs(int(t[i]) - int(on[j])) for j in (k - 1, k) if 0 <= j < on.size]
-            close = f", {_span_name(min(near))} from its neighbour" if near and min(near) < step else ""
+            gap = min(near) if near else step
+            close = f", {_span_name(gap)} from its neighbour" if gap < step else ""
             why[i] = (f"open time {iso(int(t[i]))} is off the {interval} grid "
                       f"({(int(t[i]) - phase) % step // 1000} s past a {interval} boundary{close})")
             keep[i] = False
@@ -646,9 +656,9 @@ def parse_asset_ctxs(lines: Iterable[str], name: str, coin: str) -> Parsed:
     with np.errstate(invalid="ignore"):
         for k in ("mark_px", "oracle_px"):
             for i in np.nonzero((why == None) & (arrays[k] <= 0))[0]:  # noqa: E711
-                why[i] = f"{k} {arrays[k][i]:g} is not a positive price"
+                why[i] = f"{k} {_fmt(arrays[k][i])} is not a positive price"
         for i in np.nonzero((why == None) & (arrays["open_interest"] < 0))[0]:  # noqa: E711
-            why[i] = f"open_interest {arrays['open_interest'][i]:g} is negative"
+            why[i] = f"open_interest {_fmt(arrays['open_interest'][i])} is negative"
     lines = np.asarray(line_no, dtype=np.int64)
     ok = why == None  # noqa: E711
     tt = np.where(ok, t, 0).astype(np.int64)

@@ -36,7 +36,8 @@ def _levels(side: object, name: str) -> list[dict]:
             raise ValueError(f"{name} level {k} has px {lv.get('px')!r}, sz {lv.get('sz')!r}, "
                              f"n {lv.get('n')!r}: not numbers") from None
         if not (np.isfinite(px) and px > 0 and np.isfinite(sz) and sz > 0 and n >= 0):
-            raise ValueError(f"{name} level {k} has px {px:g}, sz {sz:g}: both must be positive")
+            raise ValueError(f"{name} level {k} has px {_num(px)}, sz {_num(sz)}, n {n}: "
+                             f"prices and sizes must be positive")
         out.append({"px": px, "sz": sz, "n": n})
     pxs = [lv["px"] for lv in out]
     ordered = all(a > b for a, b in zip(pxs, pxs[1:])) if name == "bids" else \
@@ -72,7 +73,8 @@ def snapshot(rec: object, coin: str) -> tuple[int, list[dict], list[dict]]:
         raise ValueError("levels is not [bids, asks]")
     bids, asks = _levels(levels[0], "bids"), _levels(levels[1], "asks")
     if bids and asks and bids[0]["px"] >= asks[0]["px"]:
-        raise ValueError(f"crossed book: best bid {bids[0]['px']:g} >= best ask {asks[0]['px']:g}")
+        raise ValueError(f"crossed book: best bid {_num(bids[0]['px'])} >= best ask "
+                         f"{_num(asks[0]['px'])}")
     return t, bids, asks
 
 

@@ -181,6 +181,39 @@ def test_missing_columns_are_named(tmp_path):
         parse_file(f, "ohlcv", "BTC", "1d")
 
 
+def test_binance_export_with_a_header_reads_as_ohlcv_with_trades(tmp_path):
+    f = tmp_path / "BTCUSDT-1h-2025-01.csv"
+    f.write_text(
+        "open_time,open,high,low,close,volume,close_time,quote_volume,count,"
+        "taker_buy_volume,taker_buy_quote_volume,ignore\r\n"
+        "1735689600000000,93576.0,94509.42,93489.03,94401.14,1136.1,1735693199999999,1.06e8,"
+        "161221,559.4,5.2e7,0\r\n"
+        "1735693200000000,94401.13,94627.0,94250.0,94500.0,900.5,1735696799999999,8.5e7,"
+        "120000,450.1,4.2e7,0\r\n")
+    assert detect_format(f) == "ohlcv"
+    p = parse_file(f, "ohlcv", "BTC", "1h")
+    assert p.bad == ()
+    assert p.table.column("t").to_pylist() == [1735689600000, 1735693200000]
+    assert p.table.column("v").to_pylist() == [1136.1, 900.5]
+    assert p.table.column("n").to_pylist() == [161221, 120000]
+
+
+def test_weekly_candles_opening_on_mondays_are_on_the_grid():
+    monday = ms("2024-01-01T00:00")  # the epoch was a Thursday
+    text = ["time,open,high,low,close,volume\n"] + [
+        f"{monday + i * 7 * 86_400_000},1,2,1,2,3\n" for i in range(5)]
+    p = parse_ohlcv(text, "w.csv", "1w")
+    assert p.bad == () and p.table.num_rows == 5
+
+
+def test_times_mostly_off_the_grid_are_one_error_not_a_row_per_line():
+    text = ["time,open,high,low,close,volume\n"] + [
+        f"2024-01-01T{h:02d}:59:59Z,1,2,1,2,3\n" for h in range(10)]
+    with pytest.raises(ImportFormatError, match="10 of 10 open times are off the 1h grid.*close "
+                                                "times"):
+        parse_ohlcv(text, "close_times.csv", "1h")
+
+
 # --- Binance ----------------------------------------------------------------------------------------
 def test_binance_ms_and_us_open_times_give_the_same_candles(tmp_path):
     a = parse_file(FIX / "binance_btcusdt_1m.csv", "binance", "BTC", "1m")
