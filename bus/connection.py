@@ -32,7 +32,7 @@ from schemas import AnyMessage, DeadLetter, Message
 MSG_ID = "Nats-Msg-Id"
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Delivery:
     """A received message with its transport facts."""
 
@@ -214,9 +214,7 @@ class Bus:
                 return
             started = time.perf_counter()
             try:
-                reply = await handler(
-                    Delivery(message, msg.subject, dict(msg.headers or {}), msg.reply or "")
-                )
+                reply = await handler(Delivery(message, msg.subject, msg.headers or {}, msg.reply or ""))
                 if reply is not None and msg.reply:
                     await self.nc.publish(msg.reply, encode(reply))
                     self.metrics.published(subjects.family(msg.subject))

@@ -6,6 +6,7 @@ helpers (`>`), only when subscribing; publishing to a wildcard is refused by `ch
 
 from __future__ import annotations
 
+import functools
 import re
 
 ANY = "*"
@@ -157,6 +158,7 @@ def is_wildcard(subject: str) -> bool:
     return any(tok in (ANY, REST) for tok in subject.split("."))
 
 
+@functools.lru_cache(maxsize=65536)
 def check_publishable(subject: str) -> str:
     if not subject or is_wildcard(subject) or any(not t for t in subject.split(".")):
         raise SubjectError(f"cannot publish to {subject!r}: publish subjects must be concrete")
