@@ -93,9 +93,10 @@ def parse_l2book(lines: Iterable[str], name: str, coin: str) -> Parsed:
             continue
         read += 1
         try:
-            rec = json.loads(line)
+            rec = json.loads(line.strip())
         except ValueError as exc:
-            bad.append(BadRow(name, no, f"not JSON ({exc.msg} at column {exc.colno})"))
+            bad.append(BadRow(name, no, f"not JSON ({exc.msg}, column {exc.colno}); a cut-off "
+                                        f"download? fetch the file again"))
             continue
         try:
             t, bids, asks = snapshot(rec, coin)
