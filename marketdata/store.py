@@ -117,17 +117,9 @@ class CandleStore:
         already stored, or repeated within `table`, are skipped. Returns rows written."""
         table = _conform(table, CANDLE_SCHEMA, fill={"n": 0})
         known = self.open_times(coin, interval)
-        t = table.column("t").to_numpy()
-        _, first_idx = np.unique(t, return_index=True)
-        keep = np.zeros(len(t), bool)
-        keep[first_idx] = True
-        if known and len(t) < 1000:  # the live feed's case: look up, don't rebuild an array
-            keep &= np.fromiter((int(x) not in known for x in t), bool, len(t))
-        elif known:
-            keep &= ~np.isin(t, np.fromiter(known, np.int64, len(known)))
-        if not keep.any():
+        new = new_rows(table, known)
+        if new is None:
             return 0
-        new = table.filter(pa.array(keep)).sort_by("t")
         folder = self.partition(coin, interval)
         folder.mkdir(parents=True, exist_ok=True)
         ts = new.column("t").to_numpy()
@@ -153,24 +145,10 @@ class CandleStore:
 
     def append_ctx(self, coin: str, table: pa.Table) -> int:
         """Asset contexts (funding, mark, oracle ...) for one coin, de-duplicated on t."""
-        table = _conform(table, CTX_SCHEMA, fill={})
-        folder = self.root / "asset_ctxs" / f"coin={coin}"
-        existing = set()
-        for f in sorted(folder.glob("*.parquet")):
-            existing.update(pq.read_table(f, columns=["t"]).column("t").to_pylist())
-        t = table.column("t").to_numpy()
-        _, first_idx = np.unique(t, return_index=True)
-        keep = np.zeros(len(t), bool)
-        keep[first_idx] = True
-        if existing:
-            keep &= ~np.isin(t, np.fromiter(existing, np.int64, len(existing)))
-        if not keep.any():
-            return 0
-        new = table.filter(pa.array(keep)).sort_by("t")
-        folder.mkdir(parents=True, exist_ok=True)
-        ts = new.column("t").to_numpy()
-        _atomic_write(new, folder / f"{int(ts[0])}-{int(ts[-1])}-{uuid.uuid4().hex[:8]}.parquet")
-        return new.num_rows
+        if not _TOKEN.match(coin):
+            raise StoreError(f"coin {coin!r} cannot name a store partition")
+        return append_unique(self.root / "asset_ctxs" / f"coin={coin}",
+                             _conform(table, CTX_SCHEMA, fill={}))
 
     # --- reading ----------------------------------------------------------------------------
     def read(self, coin: str, interval: str, start: int | None = None, end: int | None = None) -> pa.Table:
@@ -234,6 +212,37 @@ class CandleStore:
                 f"read_parquet('{ctxs}', hive_partitioning = true)"
             ).fetchall()
         return con
+
+
+def new_rows(table: pa.Table, known: set[int]) -> pa.Table | None:
+    """The rows of `table` whose `t` is neither in `known` nor repeated earlier in `table`, sorted
+    by t; None when there are none. The first occurrence wins: stored rows are never rewritten."""
+    t = table.column("t").to_numpy()
+    _, first_idx = np.unique(t, return_index=True)
+    keep = np.zeros(len(t), bool)
+    keep[first_idx] = True
+    if known and len(t) < 1000:  # the live feed's case: look up, don't rebuild an array
+        keep &= np.fromiter((int(x) not in known for x in t), bool, len(t))
+    elif known:
+        keep &= ~np.isin(t, np.fromiter(known, np.int64, len(known)))
+    if not keep.any():
+        return None
+    return table.filter(pa.array(keep)).sort_by("t")
+
+
+def append_unique(folder: Path, table: pa.Table) -> int:
+    """Append to a folder of Parquet files keyed on `t`: rows whose t is already there are
+    skipped, the rest written as one new file atomically. Returns rows written."""
+    existing: set[int] = set()
+    for f in sorted(folder.glob("*.parquet")):
+        existing.update(pq.read_table(f, columns=["t"]).column("t").to_pylist())
+    new = new_rows(table, existing)
+    if new is None:
+        return 0
+    folder.mkdir(parents=True, exist_ok=True)
+    ts = new.column("t").to_numpy()
+    _atomic_write(new, folder / f"{int(ts[0])}-{int(ts[-1])}-{uuid.uuid4().hex[:8]}.parquet")
+    return new.num_rows
 
 
 def warm_up() -> None:
