@@ -333,6 +333,42 @@ def test_l2book_archive_parsed_stored_and_replayed_by_the_local_exchange(tmp_pat
     assert market.fair["BTC"] == Decimal("80010.5")
 
 
+@st.composite
+def books(draw):
+    snaps = []
+    for k, t in enumerate(sorted(draw(st.sets(st.integers(1, 2**42), min_size=1, max_size=8)))):
+        mid = draw(st.floats(1e-6, 1e7, allow_nan=False))
+        steps = draw(st.lists(st.floats(1e-4, 0.5), min_size=0, max_size=4))
+        size = st.floats(1e-8, 1e9, allow_nan=False)
+        bids = [{"px": mid * (1 - sum(steps[:i + 1])), "sz": draw(size), "n": draw(st.integers(0, 99))}
+                for i in range(len(steps)) if sum(steps[:i + 1]) < 1]
+        asks = [{"px": mid * (1 + sum(steps[:i + 1])), "sz": draw(size), "n": draw(st.integers(0, 99))}
+                for i in range(len(steps))]
+        snaps.append({"t": t, "bids": bids, "asks": asks})
+    return snaps
+
+
+@given(books())
+def test_l2_export_parses_back_to_the_same_snapshots(snaps):
+    import io
+
+    import pyarrow as pa
+
+    from marketdata.l2 import L2_SCHEMA
+
+    table = pa.Table.from_pylist(snaps, schema=L2_SCHEMA)
+    buf = io.StringIO()
+    export_jsonl(table, "BTC", buf)
+    p = parse_file_text(buf.getvalue())
+    assert p.bad == () and p.table.equals(table)
+
+
+def parse_file_text(text: str):
+    from marketdata.l2 import parse_l2book
+
+    return parse_l2book(text.splitlines(keepends=True), "mem.jsonl", "BTC")
+
+
 def test_l2book_of_another_coin_is_a_usage_error(tmp_path):
     with pytest.raises(ImportFormatError, match="snapshots for BTC, not 'ETH'; pass --coin BTC"):
         parse_file(FIX / "l2book_btc.jsonl", "hl-l2book", "ETH", None)
