@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
@@ -17,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from marketdata.importers import BadRow, ImportFormatError, Parsed, dedupe
+from marketdata.store import append_unique
 
 LEVEL = pa.struct([("px", pa.float64()), ("sz", pa.float64()), ("n", pa.int64())])
 L2_SCHEMA = pa.schema([("t", pa.int64()), ("bids", pa.list_(LEVEL)), ("asks", pa.list_(LEVEL))])
@@ -139,26 +139,7 @@ def l2_folder(root: str | os.PathLike[str], coin: str) -> Path:
 
 def append_l2(root: str | os.PathLike[str], coin: str, table: pa.Table) -> int:
     """Store snapshots (L2_SCHEMA) for `coin`, skipping times already stored. Returns rows written."""
-    folder = l2_folder(root, coin)
-    existing: set[int] = set()
-    for f in sorted(folder.glob("*.parquet")):
-        existing.update(pq.read_table(f, columns=["t"]).column("t").to_pylist())
-    t = table.column("t").to_numpy()
-    _, first = np.unique(t, return_index=True)
-    keep = np.zeros(len(t), bool)
-    keep[first] = True
-    if existing:
-        keep &= ~np.isin(t, np.fromiter(existing, np.int64, len(existing)))
-    if not keep.any():
-        return 0
-    new = table.cast(L2_SCHEMA).filter(pa.array(keep)).sort_by("t")
-    folder.mkdir(parents=True, exist_ok=True)
-    ts = new.column("t").to_numpy()
-    target = folder / f"{int(ts[0])}-{int(ts[-1])}-{uuid.uuid4().hex[:8]}.parquet"
-    tmp = target.with_suffix(".parquet.tmp")
-    pq.write_table(new, tmp)
-    os.replace(tmp, target)
-    return new.num_rows
+    return append_unique(l2_folder(root, coin), table.cast(L2_SCHEMA))
 
 
 def read_l2(root: str | os.PathLike[str], coin: str, start: int | None = None,

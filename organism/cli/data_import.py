@@ -110,7 +110,6 @@ def _write(args: argparse.Namespace, parsed) -> int:
         if parsed.kind == "candles":
             return CandleStore(root).append(args.coin, args.interval, parsed.table)
         if parsed.kind == "asset_ctxs":
-            CandleStore(root).partition(args.coin, "1h")  # the coin must name a partition
             return CandleStore(root).append_ctx(args.coin, parsed.table)
         from marketdata.l2 import append_l2
 
