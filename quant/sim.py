@@ -94,6 +94,8 @@ def simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, siz
     has_tp = not np.isnan(take_profit)
     has_tr = not np.isnan(trailing_stop)
     has_stops = has_sl or has_tp or has_tr
+    sl_level = 0.0  # stop-loss and take-profit prices of the open position
+    tp_level = 0.0
     for t in range(n):
         if pos == 0.0 and pending == _NONE and alive:
             # flat and idle, the common case: nothing to fill, stop or fund (same decisions as
@@ -113,14 +115,30 @@ def simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, siz
                     pending = _OPEN_SHORT
                     pending_size = size[t * sstep]
             continue
-        if pending == _NONE and alive and not has_stops:
-            # in a position without stops: fund, mark, decide
+        quiet = True  # no stop or take-profit level inside this bar's range
+        if has_stops and pos != 0.0:
+            stop = sl_level
+            if pos > 0:
+                if has_tr and peak * (1.0 - trailing_stop) > stop:
+                    stop = peak * (1.0 - trailing_stop)
+                quiet = low[t] > stop and high[t] < tp_level
+            else:
+                if has_tr and peak * (1.0 + trailing_stop) < stop:
+                    stop = peak * (1.0 + trailing_stop)
+                quiet = high[t] < stop and low[t] > tp_level
+        if pending == _NONE and alive and quiet:
+            # in a position, nothing triggered: fund, mark, follow the best price, decide
             c = close[t]
             f = pos * c * funding[t * fstep]
             cash -= f
             trade_pnl -= f
             eq = cash + pos * c
             if eq > 0.0:
+                if pos > 0:
+                    if high[t] > peak:
+                        peak = high[t]
+                elif low[t] < peak:
+                    peak = low[t]
                 equity[t] = eq
                 rets[t] = eq / prev_eq - 1.0
                 prev_eq = eq
@@ -193,6 +211,12 @@ def simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, siz
                 trade_pnl = -notional * fee
                 peak = px
                 opened_now = True
+                if pos > 0:
+                    sl_level = entry_px * (1.0 - stop_loss) if has_sl else -np.inf
+                    tp_level = entry_px * (1.0 + take_profit) if has_tp else np.inf
+                else:
+                    sl_level = entry_px * (1.0 + stop_loss) if has_sl else np.inf
+                    tp_level = entry_px * (1.0 - take_profit) if has_tp else -np.inf
             pending = _NONE
         # 2. stops inside the bar; the stop is checked before the take-profit (conservative)
         if pos != 0.0 and alive and (has_sl or has_tp or has_tr):

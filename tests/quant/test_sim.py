@@ -188,3 +188,19 @@ def test_strategy_file_risk_genes_reach_the_kernel():
     assert len(r.trades) > 10
     held = r.trades[:, 1] - r.trades[:, 0]
     assert held.max() <= 5
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fast_paths_agree_with_the_general_path(seed):
+    # The kernel takes a short path on bars where no level is touched: stops that are never
+    # reached must give exactly the run without stops, and near ones must trade more.
+    d = synthetic(seed=seed, bars=1500)
+    n = len(d)
+    le, lx, se, sx = _random_signals(n, seed + 10, p=0.03)
+    sig = Signals(le, lx, se, sx, np.full(n, 0.8))
+    cfg = SimConfig(funding_per_hour=1e-5)
+    far = simulate(Strategy(stop_loss=0.999, take_profit=99.0, trailing_stop=0.999), sig, d, cfg)
+    none = simulate(Strategy(), sig, d, cfg)
+    np.testing.assert_allclose(far.equity, none.equity, rtol=1e-12)
+    near = simulate(Strategy(stop_loss=0.01, take_profit=0.02, trailing_stop=0.015), sig, d, cfg)
+    assert len(near.trades) > len(none.trades)
