@@ -6,6 +6,7 @@ Evolution, validation and the CLI all go through `evaluate`, so they cannot disa
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from quant.data import Dataset
@@ -61,18 +62,37 @@ class Evaluator:
                      chunk: int = 64) -> list[dict[str, float]]:
         """Metrics of each strategy, in order (the same numbers as `metrics`). Signals are
         compiled chunk by chunk; simulation and metrics of a chunk run in one parallel numba
-        call on `workers` threads (at most the machine's cores)."""
+        call on `workers` threads (at most the machine's cores). With workers > 1 the next
+        chunk's signals are compiled while the kernel runs (it releases the GIL)."""
         from quant.batch import BatchBuffers, evaluate_batch
-        from quant.metrics import metrics_dict
 
         workers = max(1, min(int(workers), chunk))
         if self._buffers is None or self._buffers.workers != workers:
             self._buffers = BatchBuffers(len(self.dataset), workers)
+        parts = [strategies[i:i + chunk] for i in range(0, len(strategies), chunk)]
         out: list[dict[str, float]] = []
-        for i in range(0, len(strategies), chunk):
-            part = strategies[i:i + chunk]
-            signals = [compile_signals(s, self.cache) for s in part]
-            values = evaluate_batch(part, signals, self.dataset, self.config,
-                                    self.workspace.funding, self._buffers)
-            out.extend(metrics_dict(row) for row in values)
+
+        def run(part, signals):
+            return evaluate_batch(part, signals, self.dataset, self.config,
+                                  self.workspace.funding, self._buffers)
+
+        if workers == 1:
+            for part in parts:
+                out.extend(_dicts(run(part, [compile_signals(s, self.cache) for s in part])))
+            return out
+        with ThreadPoolExecutor(1) as kernel:
+            pending = None
+            for part in parts:
+                signals = [compile_signals(s, self.cache) for s in part]
+                if pending is not None:
+                    out.extend(_dicts(pending.result()))
+                pending = kernel.submit(run, part, signals)
+            if pending is not None:
+                out.extend(_dicts(pending.result()))
         return out
+
+
+def _dicts(values) -> list[dict[str, float]]:
+    from quant.metrics import metrics_dict
+
+    return [metrics_dict(row) for row in values]

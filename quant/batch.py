@@ -15,7 +15,7 @@ from quant.metrics import N_METRICS, metrics_nb
 from quant.sim import N_TRADE_COLS, simulate_into_nb
 
 
-@njit(cache=True, parallel=True, error_model="numpy")
+@njit(cache=True, parallel=True, error_model="numpy", nogil=True)
 def evaluate_batch_nb(open_, high, low, close, funding, le, lx, se, sx, size, fee, slippage,
                       stop_loss, take_profit, trailing_stop, max_hold, max_leverage, init_cash,
                       bpy, lags, eq_buf, ret_buf, trade_buf, out):
