@@ -26,6 +26,8 @@ KNOWN_AGENTS: tuple[str, ...] = (
 )
 
 AGENTS: dict[str, str] = {
+    "evolution": "agents.evolution.agent:EvolutionAgent",
+    "evaluator": "agents.evaluator.agent:EvaluatorAgent",
     "market_data": "agents.market_data.agent:MarketDataAgent",
     "recorder": "agents.recorder.agent:RecorderAgent",
     "validation": "agents.validation.agent:ValidationAgent",

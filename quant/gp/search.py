@@ -168,6 +168,7 @@ class Search:
         self._results: OrderedDict[str, GenomeResult] = OrderedDict()
         self._pending: list[list[Individual]] = []
         self._asked: list[str] = []
+        self._rebased = False
         self._rng = random.Random(config.seed)
         self.last_stats: GenerationStats | None = None
 
@@ -189,7 +190,15 @@ class Search:
         if self._pending:
             raise RuntimeError("tell() the results of the previous ask() first")
         with self._random():
-            if not self.islands:
+            if self._rebased:
+                self._pending = [[ind.clone() for ind in pop] for pop in self.islands]
+                for pop in self._pending:
+                    for ind in pop:
+                        ind.fitness.delValues()
+                        ind.origin = "init"
+                self.islands = []
+                self._rebased = False
+            elif not self.islands:
                 self._pending = [self._initial(k) for k in range(self.config.islands)]
             else:
                 self._pending = [self._offspring(k, pop) for k, pop in enumerate(self.islands)]
@@ -377,6 +386,15 @@ class Search:
             operator_rates={k: round(v, 4) for k, v in self.bandit.rates.items()},
             island_best=[max(ind.score for ind in pop) for pop in self.islands],
         )
+
+    def rebase(self) -> None:
+        """The history changed (new candles): forget every result and the hall of fame; the
+        next ask() re-evaluates the current islands instead of breeding. Trials keep counting."""
+        if self._pending:
+            raise RuntimeError("rebase between generations, not inside one")
+        self._results.clear()
+        self.hof = HallOfFame(self.config.hof_size)
+        self._rebased = bool(self.islands)
 
     # --- feedback -----------------------------------------------------------------------------
     def add_death(self, structure: Sequence[str], cause: str, severity: float) -> float:

@@ -180,3 +180,18 @@ def test_in_sample_evaluator_reads_only_the_first_sixty_percent(market):
     assert len(ev.data) == n_in
     for s in template_strategies():
         assert ev.evaluate(s) == ev2.evaluate(s)
+
+
+def test_rebase_re_evaluates_the_islands_on_new_data(market):
+    search = Search(SearchConfig(**SMALL, seed=12))
+    with LocalPool(market.slice(0, 2000), workers=1) as old:
+        run_generations(search, old.evaluate, 2)
+    keys = sorted(ind.key for pop in search.islands for ind in pop)
+    trials = search.trials.count
+    search.rebase()
+    requests = search.ask()
+    assert sorted({k for k, _ in requests}) == sorted(set(keys))  # same genomes, re-asked
+    with LocalPool(market, workers=1) as new:
+        stats = search.tell(new.evaluate(requests))
+    assert stats.trials == trials  # a genome re-run on grown history is not a new trial
+    assert search.best().result["bars"] == int(0.6 * len(market))

@@ -1,0 +1,1 @@
+"""Evaluation workers: `organism agent evaluator` answers `eval.batch` requests in a queue group."""
