@@ -231,13 +231,20 @@ def run_gauntlet(strategy: Strategy, dataset: Dataset, *, strategy_id: str = "",
     look = check_lookahead(strategy, dataset, signals,
                            cut_points(n, config.lookahead_cuts, lookback))
 
-    # deflated Sharpe on the continuous run
+    # deflated Sharpe of the continuous run. V: the variance of per-bar Sharpe that luck gives
+    # the trials on the in-sample bars the search saw, 1/(T_is − 1); the trials' own variance
+    # when it is smaller (correlated trials). A larger cross-sectional variance is spread in
+    # the trials' true Sharpe (mostly cost drag, which lowers the best, never raises it); under
+    # the null that no trial has skill it is not luck. T_is < T makes SR₀ conservative.
     t = int(full_metrics["bars"])
-    v = sharpe_variance if sharpe_variance > 0 else null_sharpe_variance(t)
+    v_null = null_sharpe_variance(len(splits.in_sample))
+    v = min(sharpe_variance, v_null) if sharpe_variance > 0 else v_null
     sr0 = deflated_sharpe_threshold(n_trials, v)
     dsr = _finite(deflated_sharpe(full_metrics["sharpe_per_bar"], t, full_metrics["skew"],
                                   full_metrics["kurtosis"], n_trials, v))
-    v_src = "trials' variance" if sharpe_variance > 0 else "null variance 1/(T-1)"
+    v_src = ("trials' variance" if v < v_null else "null variance 1/(T_is-1)"
+             + (f"; trials' variance {sharpe_variance:.2e} capped" if sharpe_variance > v_null
+                else ""))
 
     is_years = len(splits.in_sample) / bpy
     min_btl = min_backtest_length(n_trials, config.min_btl_target_sharpe)

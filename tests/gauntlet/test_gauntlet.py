@@ -13,6 +13,7 @@ from quant.gauntlet.config import ValidationConfig
 from quant.gauntlet.family import FamilyBook
 from quant.gauntlet.gauntlet import gate, join_results, monthly_returns, run_gauntlet
 from quant.gauntlet.report import to_report
+from quant.gauntlet.stats import expected_max_normal
 from quant.sim import BacktestResult
 
 
@@ -70,11 +71,24 @@ def test_each_gate_follows_its_threshold(planted, override, gates):
 def test_true_trial_count_deflates_the_sharpe(planted):
     ds, oracle = planted
     few = run_gauntlet(oracle, ds, trial_count=20, sharpe_variance=0.001)
-    many = run_gauntlet(oracle, ds, trial_count=10**6, sharpe_variance=0.001)
+    many = run_gauntlet(oracle, ds, trial_count=10**15, sharpe_variance=0.001)
     assert many.dsr < few.dsr and many.sr0_per_bar > few.sr0_per_bar
     by = {g.gate: g for g in many.gates}
-    assert not by["deflated_sharpe"].passed and "N=1000000" in by["deflated_sharpe"].detail
+    assert not by["deflated_sharpe"].passed and "N=1000000000000000" in by["deflated_sharpe"].detail
     assert not by["min_backtest_length"].passed
+
+
+def test_sharpe_variance_is_the_trials_or_the_null_whichever_is_smaller(planted):
+    ds, oracle = planted
+    n_is = int(len(ds) * 0.6)
+    v_null = 1.0 / (n_is - 1)
+    emax = expected_max_normal(1000)
+    wide = run_gauntlet(oracle, ds, trial_count=1000, sharpe_variance=100 * v_null)
+    assert wide.sr0_per_bar == pytest.approx(math.sqrt(v_null) * emax)
+    narrow = run_gauntlet(oracle, ds, trial_count=1000, sharpe_variance=v_null / 4)
+    assert narrow.sr0_per_bar == pytest.approx(math.sqrt(v_null / 4) * emax)
+    unknown = run_gauntlet(oracle, ds, trial_count=1000)
+    assert unknown.sr0_per_bar == wide.sr0_per_bar
 
 
 def test_pbo_gate_uses_the_family_and_pads_a_small_one(noise, planted):
