@@ -157,6 +157,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         }
         for hb in sorted(beats.values(), key=lambda h: (h.agent, h.instance))
     ]
+    heard = {r["agent"] for r in rows}
+    for name in _expected_agents(config):
+        if name not in heard:  # listed in the Procfile, silent: dead, stuck or not started
+            rows.append({"agent": name, "instance": "", "alive": False, "state": "silent",
+                         "uptime_s": 0.0, "messages_in": 0, "messages_out": 0,
+                         "dead_letters": 0, "errors": 0, "metrics_port": 0})
     if args.json:
         print(json.dumps({"url": url, "agents": rows}))
         return 0
@@ -169,7 +175,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     for r in rows:
         table.add_row(
             r["agent"],
-            "[green]yes[/]" if r["alive"] else f"[yellow]{r['state']}[/]",
+            "[green]yes[/]" if r["alive"] else
+            ("[red]no heartbeat[/]" if r["state"] == "silent" else f"[yellow]{r['state']}[/]"),
             _duration(r["uptime_s"]),
             str(r["messages_in"]),
             str(r["messages_out"]),
@@ -182,6 +189,23 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not rows:
         console.print("no heartbeats heard: is the organism up (`organism up`)?")
     return 0
+
+
+def _expected_agents(config) -> list[str]:
+    """Agents the Procfile runs (`organism agent NAME` lines), for spotting silent ones."""
+    from organism.procfile import ProcfileError, read_procfile
+    from organism.up import procfile_path
+
+    try:
+        processes = read_procfile(procfile_path(config))
+    except ProcfileError:
+        return []
+    names = []
+    for p in processes:
+        words = p.command.split()
+        if len(words) >= 3 and words[:2] == ["organism", "agent"]:
+            names.append(words[2])
+    return names
 
 
 def _duration(seconds: float) -> str:

@@ -29,6 +29,10 @@ def test_heartbeats_are_seen_by_organism_status(organism_env):
 
         rows = wait_sync(status, timeout=30, what="a running recorder in `organism status`")
         row = rows[0]
+        everyone = json.loads(run_organism("status", "--json", "--wait", "0.5", env=organism_env).stdout)
+        silent = [r for r in everyone["agents"] if r["state"] == "silent"]
+        assert {r["agent"] for r in silent} >= {"market_data"}  # in the Procfile, not running
+        assert all(not r["alive"] for r in silent)
         assert row["alive"] is True and row["uptime_s"] >= 0 and row["metrics_port"] > 0
         assert row["dead_letters"] == 0 and row["errors"] == 0
         table = run_organism("status", "--wait", "0.8", env=organism_env)
