@@ -81,20 +81,18 @@ class Bus:
         self.request_timeout_s = request_timeout_s
         self._consumers: list[_Consumer] = []
         self._dead_subject = subjects.sys_deadletter(agent)
-        self._closing = {"value": False}
 
     # --- connection ---------------------------------------------------------------------------
     @classmethod
     async def connect(cls, opts: ConnectOptions, metrics: AgentMetrics | None = None) -> "Bus":
         """Connect (retrying with backoff until the server answers), reconnect forever after."""
         agent = opts.name
-        closing = {"value": False}
 
         async def on_error(exc: Exception) -> None:
             logger.warning("nats error: {}", exc)
 
         async def on_disconnect() -> None:
-            if not closing["value"]:
+            if nc is not None and not (nc.is_draining or nc.is_closed):  # not our own drain
                 logger.warning("disconnected from NATS; reconnecting")
 
         async def on_reconnect() -> None:
@@ -137,9 +135,7 @@ class Bus:
                 logger.warning("NATS at {} not reachable ({}); retrying in {:.1f} s", opts.url, exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-        bus = cls(nc, agent, metrics, opts.request_timeout_s)
-        bus._closing = closing
-        return bus
+        return cls(nc, agent, metrics, opts.request_timeout_s)
 
     @property
     def is_connected(self) -> bool:
@@ -395,7 +391,6 @@ class Bus:
 
     async def drain(self) -> None:
         await self.stop_consumers()
-        self._closing["value"] = True
         if not self.nc.is_closed:
             try:
                 await self.nc.drain()
