@@ -25,31 +25,35 @@ def first_valid(x):
 
 @njit(**_JIT)
 def sma(x, n):
-    """Rolling mean over n bars; NaN unless all n inputs are valid (pandas `rolling(n).mean()`)."""
-    out = np.full(x.shape[0], np.nan)
+    """Rolling mean over n bars; NaN unless all n inputs are valid (pandas `rolling(n).mean()`).
+
+    The window sum slides by one add per bar and is recomputed exactly every n bars (and after
+    a NaN), which bounds the rounding error without a compensated (and 5x slower) sum.
+    """
+    m = x.shape[0]
+    out = np.full(m, np.nan)
     s = 0.0
-    c = 0.0  # Kahan compensation keeps the running sum honest over 10^5 bars
+    fresh = False
+    since = 0
     nan_count = 0
-    for i in range(x.shape[0]):
-        v = x[i]
-        if np.isnan(v):
+    for i in range(m):
+        if np.isnan(x[i]):
             nan_count += 1
+        if i >= n and np.isnan(x[i - n]):
+            nan_count -= 1
+        if i < n - 1 or nan_count > 0:
+            fresh = False
+            continue
+        since += 1
+        if not fresh or since >= n:  # (a countdown: an integer modulo per bar costs more)
+            since = 0
+            s = 0.0
+            for j in range(i - n + 1, i + 1):
+                s += x[j]
+            fresh = True
         else:
-            y = v - c
-            t = s + y
-            c = (t - s) - y
-            s = t
-        if i >= n:
-            w = x[i - n]
-            if np.isnan(w):
-                nan_count -= 1
-            else:
-                y = -w - c
-                t = s + y
-                c = (t - s) - y
-                s = t
-        if i >= n - 1 and nan_count == 0:
-            out[i] = s / n
+            s += x[i] - x[i - n]
+        out[i] = s / n
     return out
 
 
@@ -90,48 +94,50 @@ def rma(x, n):
 
 @njit(**_JIT)
 def rolling_std(x, n, ddof):
-    """Rolling standard deviation (Welford add/remove); NaN unless all n inputs are valid."""
+    """Rolling standard deviation; NaN unless all n inputs are valid.
+
+    Sums of (x - k) and (x - k)² slide with the window, k being the window mean at the last
+    exact pass (every n bars and after a NaN), so the two sums never cancel badly.
+    """
     m = x.shape[0]
     out = np.full(m, np.nan)
-    cnt = 0
-    mean = 0.0
-    m2 = 0.0
+    if n - ddof <= 0:
+        return out
+    k = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    fresh = False
+    since = 0
     nan_count = 0
     for i in range(m):
-        v = x[i]
-        if np.isnan(v):
+        if np.isnan(x[i]):
             nan_count += 1
+        if i >= n and np.isnan(x[i - n]):
+            nan_count -= 1
+        if i < n - 1 or nan_count > 0:
+            fresh = False
+            continue
+        since += 1
+        if not fresh or since >= n:  # (a countdown: an integer modulo per bar costs more)
+            since = 0
+            k = 0.0
+            for j in range(i - n + 1, i + 1):
+                k += x[j]
+            k /= n
+            s1 = 0.0
+            s2 = 0.0
+            for j in range(i - n + 1, i + 1):
+                d = x[j] - k
+                s1 += d
+                s2 += d * d
+            fresh = True
         else:
-            cnt += 1
-            d = v - mean
-            mean += d / cnt
-            m2 += d * (v - mean)
-        if i >= n:
-            w = x[i - n]
-            if np.isnan(w):
-                nan_count -= 1
-            else:
-                if cnt == 1:
-                    cnt = 0
-                    mean = 0.0
-                    m2 = 0.0
-                else:
-                    d = w - mean
-                    mean -= d / (cnt - 1)
-                    m2 -= d * (w - mean)
-                    cnt -= 1
-        if i >= n - 1 and nan_count == 0 and n - ddof > 0:
-            if i % n == 0:
-                # re-anchor: an exact two-pass over the window every n bars stops the
-                # add/remove updates from accumulating rounding error
-                mean = 0.0
-                for j in range(i - n + 1, i + 1):
-                    mean += x[j]
-                mean /= n
-                m2 = 0.0
-                for j in range(i - n + 1, i + 1):
-                    m2 += (x[j] - mean) ** 2
-            out[i] = np.sqrt(max(m2, 0.0) / (n - ddof))
+            a = x[i] - k
+            b = x[i - n] - k
+            s1 += a - b
+            s2 += a * a - b * b
+        var = (s2 - s1 * s1 / n) / (n - ddof)
+        out[i] = np.sqrt(var) if var > 0.0 else 0.0
     return out
 
 
@@ -323,31 +329,52 @@ def keltner(high, low, close, n, mult, use_ema):
 
 @njit(**_JIT)
 def linreg(x, n):
-    """End point of the least-squares line over the last n bars (pandas-ta `linreg`)."""
+    """End point of the least-squares line over the last n bars (pandas-ta `linreg`).
+
+    O(1) per bar: the sums Σy and Σj·y slide with the window, re-anchored by an exact pass
+    every n bars and after any NaN.
+    """
     m = x.shape[0]
     out = np.full(m, np.nan)
     sx = 0.5 * n * (n - 1)
     sxx = n * (n - 1) * (2 * n - 1) / 6.0
     div = n * sxx - sx * sx
-    for i in range(n - 1, m):
-        sy = 0.0
-        sxy = 0.0
-        for j in range(n):
-            y = x[i - n + 1 + j]
-            sy += y
-            sxy += j * y
+    sy = 0.0
+    sxy = 0.0
+    fresh = False
+    since = 0
+    nan_count = 0
+    for i in range(m):
+        if np.isnan(x[i]):
+            nan_count += 1
+        if i >= n and np.isnan(x[i - n]):
+            nan_count -= 1
+        if i < n - 1 or nan_count > 0:
+            fresh = False
+            continue
+        since += 1
+        if not fresh or since >= n:  # (a countdown: an integer modulo per bar costs more)
+            since = 0
+            sy = 0.0
+            sxy = 0.0
+            for j in range(n):
+                y = x[i - n + 1 + j]
+                sy += y
+                sxy += j * y
+            fresh = True
+        else:
+            y_out = x[i - n]
+            sxy = sxy - (sy - y_out) + (n - 1) * x[i]
+            sy = sy - y_out + x[i]
         slope = (n * sxy - sx * sy) / div
         out[i] = (sy - slope * sx) / n + slope * (n - 1)
     return out
 
 
 @njit(**_JIT)
-def squeeze(high, low, close, n, bb_mult, kc_mult):
-    """LazyBear Squeeze Momentum: (squeeze on, squeeze off, momentum histogram).
-
-    On: Bollinger bands (SMA, std ddof 0) inside the Keltner channel (SMA of close and of true
-    range); off: outside. Momentum: linreg over n of close - (mean(HH, LL)/2 + SMA/2).
-    """
+def squeeze_state(high, low, close, n, bb_mult, kc_mult):
+    """LazyBear squeeze (on, off): Bollinger bands (SMA, std ddof 0) inside / outside the
+    Keltner channel (SMA of close and of true range)."""
     mid = sma(close, n)
     sd = rolling_std(close, n, 0)
     basis, kcl, kcu = keltner(high, low, close, n, kc_mult, False)
@@ -359,10 +386,23 @@ def squeeze(high, low, close, n, bb_mult, kc_mult):
         bbu = mid[i] + bb_mult * sd[i]
         on[i] = bbl > kcl[i] and bbu < kcu[i]
         off[i] = bbl < kcl[i] and bbu > kcu[i]
+    return on, off
+
+
+@njit(**_JIT)
+def squeeze_momentum(high, low, close, n):
+    """LazyBear momentum histogram: linreg over n of close - (mean(HH, LL)/2 + SMA(close)/2)."""
     hh = rolling_extreme(high, n, True)
     ll = rolling_extreme(low, n, False)
-    dev = close - (0.25 * (hh + ll) + 0.5 * basis)
-    return on, off, linreg(dev, n)
+    dev = close - (0.25 * (hh + ll) + 0.5 * sma(close, n))
+    return linreg(dev, n)
+
+
+@njit(**_JIT)
+def squeeze(high, low, close, n, bb_mult, kc_mult):
+    """LazyBear Squeeze Momentum: (squeeze on, squeeze off, momentum histogram)."""
+    on, off = squeeze_state(high, low, close, n, bb_mult, kc_mult)
+    return on, off, squeeze_momentum(high, low, close, n)
 
 
 @njit(**_JIT)

@@ -115,3 +115,17 @@ def test_kernels_survive_nan_inside_the_series():
     same(nb.sma(x, 2), s.rolling(2).mean())
     same(nb.rolling_std(x, 3, 1), s.rolling(3).std())
     same(nb.rolling_extreme(x, 2, True), s.rolling(2).max())
+
+
+def test_sliding_linreg_matches_a_direct_fit_through_nan_gaps():
+    rng = np.random.default_rng(2)
+    x = 30_000 + np.cumsum(rng.normal(0, 50, 700))
+    x[[5, 300, 301, 450]] = np.nan
+    for n in (2, 7, 50):
+        expected = np.full(x.shape, np.nan)
+        for i in range(n - 1, len(x)):
+            w = x[i - n + 1:i + 1]
+            if not np.isnan(w).any():
+                slope, icpt = np.polyfit(np.arange(n), w, 1)
+                expected[i] = icpt + slope * (n - 1)
+        same(nb.linreg(x, n), expected, rtol=1e-9, atol=1e-6)
