@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit, prange
 
 from quant.metrics import N_METRICS, metrics_nb
-from quant.sim import N_TRADE_COLS, simulate_into_nb
+from quant.sim import N_TRADE_COLS, simulate_into_nb, trade_capacity
 
 
 @njit(cache=True, parallel=True, error_model="numpy", nogil=True)
@@ -41,7 +41,7 @@ class BatchBuffers:
         self.workers = workers
         self.equity = np.empty((workers, n))
         self.returns = np.empty((workers, n))
-        self.trades = np.empty((workers, n + 2, N_TRADE_COLS))  # a reversal closes one per bar
+        self.trades = np.empty((workers, trade_capacity(n), N_TRADE_COLS))
 
 
 def _opt(x) -> float:

@@ -35,6 +35,14 @@ EXIT_SIGNAL, EXIT_STOP, EXIT_TAKE_PROFIT, EXIT_TRAILING, EXIT_MAX_HOLD, EXIT_END
 EXIT_NAMES = ("signal", "stop-loss", "take-profit", "trailing-stop", "max-hold", "end-of-data",
               "liquidated")
 
+@njit(cache=True)
+def trade_capacity(n):
+    """Rows a trade buffer needs for n bars. A bar can close two trades (the reversal at its
+    open, then a stop on the new position) and the run can add a liquidation and an open trade
+    at the end; the kernel does not bounds-check, so the buffer must hold the worst case."""
+    return 2 * n + 4
+
+
 # Pending actions decided at a close.
 _NONE, _OPEN_LONG, _OPEN_SHORT, _CLOSE = 0, 1, 2, 3
 
@@ -49,7 +57,7 @@ def simulate_nb(open_, high, low, close, funding, le, lx, se, sx, size, size_is_
     equity = np.empty(n)
     rets = np.empty(n)
     position = np.empty(n)
-    trades = np.empty((n + 2, N_TRADE_COLS))  # a reversal can close a trade every bar
+    trades = np.empty((trade_capacity(n), N_TRADE_COLS))
     nt, turnover, _ = simulate_into_nb(
         open_, high, low, close, funding, le, lx, se, sx, size, size_is_units, fee, slippage,
         stop_loss, take_profit, trailing_stop, max_hold, max_leverage, init_cash, equity, rets,
@@ -69,7 +77,7 @@ def simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, siz
     Fills the outputs (caller-owned, so a hot loop reuses them instead of paying for fresh
     pages each run): equity at each close, simple per-bar returns, position in units at each
     close (skipped when `position` is empty: at 10^5 bars memory traffic is most of the cost),
-    and trade records (T_* columns, capacity n+2: a reversal closes a trade every bar).
+    and trade records (T_* columns; see trade_capacity for the rows needed).
     Returns (number of trades, total traded notional / equity, bars ending in a position).
     """
     n = close.shape[0]
@@ -420,7 +428,7 @@ class Workspace:
         self.equity = np.empty(n)
         self.returns = np.empty(n)
         self.position = np.empty(n if record_position else 0)
-        self.trades = np.empty((n + 2, N_TRADE_COLS))  # a reversal can close a trade every bar
+        self.trades = np.empty((trade_capacity(n), N_TRADE_COLS))
 
 
 def simulate(strategy: Strategy, signals: Signals, dataset: Dataset,

@@ -204,3 +204,23 @@ def test_fast_paths_agree_with_the_general_path(seed):
     np.testing.assert_allclose(far.equity, none.equity, rtol=1e-12)
     near = simulate(Strategy(stop_loss=0.01, take_profit=0.02, trailing_stop=0.015), sig, d, cfg)
     assert len(near.trades) > len(none.trades)
+
+
+def test_stop_and_reverse_every_bar_fits_the_trade_buffer():
+    # Reversal at every open and a stop hit in the same bar: up to two trades per bar. The
+    # kernel does not bounds-check, so the buffer size is the only guard (a too-small one once
+    # corrupted the heap).
+    from quant.sim import trade_capacity
+
+    d = synthetic(seed=8, bars=400)
+    n = len(d)
+    le = np.zeros(n, bool)
+    se = np.zeros(n, bool)
+    le[::2] = True
+    se[1::2] = True
+    no = np.zeros(n, bool)
+    r = simulate(Strategy(stop_loss=1e-6), Signals(le, no, se, no, np.ones(n)), d,
+                 SimConfig(slippage_bps=0.0))
+    assert n - 2 <= len(r.trades) <= trade_capacity(n)
+    r = simulate(Strategy(), Signals(le, no, se, no, np.ones(n)), d)
+    assert len(r.trades) == n - 1  # a reversal at every open from bar 1, one open at the end
