@@ -20,7 +20,7 @@ from schemas import EvaluationBatch, GenomeEvaluation
 class BatchWorker:
     """Keeps evaluators for the last `keep` datasets (their indicator caches stay warm)."""
 
-    def __init__(self, data_dir: Path, cache_mb: float = 64.0, keep: int = 2):
+    def __init__(self, data_dir: Path, cache_mb: float = 16.0, keep: int = 2):
         self.data_dir = Path(data_dir)
         self.cache_mb = cache_mb
         self.keep = keep

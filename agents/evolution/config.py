@@ -34,7 +34,7 @@ class EvolutionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     batch_size: PositiveInt = 32  # genomes per eval.batch request
     batch_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
     batch_retries: PositiveInt = 3
-    cache_mb: Annotated[float, msgspec.Meta(gt=0)] = 64.0  # indicator cache per evaluator
+    cache_mb: Annotated[float, msgspec.Meta(gt=0)] = 16.0  # indicator cache per evaluator
     # Pre-production limits a hall-of-fame member must pass to become an evo.candidate.
     candidate_min_bars: PositiveInt = 1000
     candidate_min_sharpe: float = 1.2

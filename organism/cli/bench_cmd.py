@@ -12,6 +12,7 @@ BENCHES: tuple[str, ...] = (
     "organism.bench.bus",
     "organism.bench.feed",
     "organism.bench.backtest",
+    "organism.bench.evolution",
     "organism.bench.discovery",
 )
 

@@ -101,7 +101,7 @@ class InSampleEvaluator:
     """
 
     def __init__(self, dataset: Dataset, config: SimConfig = SimConfig(),
-                 in_sample: float = IN_SAMPLE, cache_mb: float = 64.0):
+                 in_sample: float = IN_SAMPLE, cache_mb: float = 16.0):
         self.full_bars = len(dataset)
         self.data = dataset.slice(0, in_sample_bars(len(dataset), in_sample))
         self.config = config

@@ -38,7 +38,7 @@ class LocalPool:
     """`evaluate([(key, dsl), ...]) -> {key: GenomeResult}` on all local cores (or `workers`)."""
 
     def __init__(self, dataset: Dataset, config: SimConfig = SimConfig(),
-                 in_sample: float = IN_SAMPLE, workers: int | None = None, cache_mb: float = 64.0):
+                 in_sample: float = IN_SAMPLE, workers: int | None = None, cache_mb: float = 16.0):
         self.workers = default_workers() if workers is None else max(1, int(workers))
         self._local: InSampleEvaluator | None = None
         self._pool: ProcessPoolExecutor | None = None

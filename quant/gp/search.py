@@ -73,7 +73,7 @@ class SearchConfig:
     specialist_islands: bool = True
     regime_weight: float = 0.5
     seed_fraction: float = 0.25  # share of the first population from seeds/templates
-    eval_cache: int = 20_000  # remembered results (LRU), so re-born genomes are not re-run
+    eval_cache: int = 5_000  # remembered results (LRU), so re-born genomes are not re-run
     bandit_p_min: float = 0.04
     complexity_weight: float = 0.02  # Sharpe units per tree node: parsimony inside the score
     consistency: float = 0.0  # > 0: score the worse of Sharpe and the median third, minus
@@ -207,7 +207,12 @@ class Search:
             for ind in pop:
                 text = format_strategy(canonical(to_strategy(ind)), pretty=False)
                 ind.key = hashlib.sha256(text.encode()).hexdigest()  # = strategy_hash
-                if ind.key not in self._results and ind.key not in requests:
+                known = self._results.get(ind.key)
+                if known is not None:  # held on the individual: the LRU may drop it meanwhile
+                    ind.result = known
+                    self._results.move_to_end(ind.key)
+                elif ind.key not in requests:
+                    ind.result = None
                     requests[ind.key] = text
         self._asked = list(requests)
         return list(requests.items())
@@ -278,11 +283,10 @@ class Search:
         rewards: dict[str, list[float]] = {}
         for k, pop in enumerate(self._pending):
             for ind in pop:
-                res = self._results.get(ind.key)
+                res = results.get(ind.key) or self._results.get(ind.key) or ind.result
                 if res is None:
                     raise KeyError(f"no result for genome {ind.key[:12]} (generation "
                                    f"{self.generation}); every asked genome must be told")
-                self._results.move_to_end(ind.key)
                 self._score(ind, res, k)
                 if ind.origin not in ("init", "seed"):
                     rewards.setdefault(ind.origin, []).append(

@@ -195,3 +195,10 @@ def test_rebase_re_evaluates_the_islands_on_new_data(market):
         stats = search.tell(new.evaluate(requests))
     assert stats.trials == trials  # a genome re-run on grown history is not a new trial
     assert search.best().result["bars"] == int(0.6 * len(market))
+
+
+def test_a_tiny_result_cache_never_loses_an_asked_genome(pool):
+    """Results the LRU drops while a generation is in flight stay on the individuals."""
+    search = _run(pool, generations=6, eval_cache=8, seed=13)
+    assert len(search._results) <= 8
+    assert all(ind.result is not None for pop in search.islands for ind in pop)
