@@ -144,7 +144,9 @@ def _vectorbt(size: int, seed: int, columns: int, single: int) -> dict:
             "vectorbt_peak_rss_mb": round(_peak_rss_mb(), 1)}
 
 
-def _in_child(fn, *args) -> dict:
+def _in_child(fn, *args, inline: bool = False) -> dict:
+    if inline:  # --quick: figures are not judged, skip the process start-up
+        return fn(*args)
     ctx = mp.get_context("spawn")
     with ctx.Pool(1) as pool:
         return pool.apply(fn, args)
@@ -159,8 +161,9 @@ def run(args: argparse.Namespace) -> dict:
     results = []
     for size in sizes:
         row = {"bars": size, "population": population, "batch_columns": columns}
-        row.update(_in_child(_ours, size, args.seed, population, args.workers))
-        row.update(_in_child(_vectorbt, size, args.seed, columns, single))
+        row.update(_in_child(_ours, size, args.seed, population, args.workers,
+                             inline=args.quick))
+        row.update(_in_child(_vectorbt, size, args.seed, columns, single, inline=args.quick))
         row["speedup_vs_vectorbt_batch"] = round(
             row["evals_per_s"] / row["vectorbt_batch_per_s"], 2)
         for k, v in list(row.items()):
