@@ -2,8 +2,9 @@
 and does a long run hold its memory flat.
 
 - Quality, on planted-edge markets (quant.gp.planted: oracle Sharpe about 2.4 after costs), for
-  several seeds: GP for G generations vs random search given the same number of distinct
-  evaluations. Each picks its best genome on the in-sample 60 %; both are then measured on the
+  several seeds: GP for G generations (`gp_*`: double tournament, the default; `nsga2_*`: the
+  same search with NSGA-II selection) vs random search given the same number of distinct
+  evaluations as the default GP. Each picks its best genome on the in-sample 60 %; both are then measured on the
   held-out 40 % (`*_best_oos_sharpe`, mean over seeds) and in-sample (`*_best_is_score`).
 - Throughput: the same fresh genomes evaluated by a local pool of 1 and 2 processes, and by 2
   `organism agent evaluator` processes over NATS (an embedded broker), each after a warm-up set.
@@ -54,6 +55,8 @@ def _quality(args) -> dict:
     from quant.gp.pool import LocalPool, run_generations
     from quant.gp.search import Search, SearchConfig
 
+    from dataclasses import replace
+
     rows = []
     for seed in range(args.seeds):
         data = planted_edge(seed=seed, bars=args.bars)
@@ -65,12 +68,17 @@ def _quality(args) -> dict:
             search = Search(config)
             run_generations(search, pool.evaluate, args.generations)
             best = search.best()
+            nsga = Search(replace(config, selection="nsga2"))
+            run_generations(nsga, pool.evaluate, args.generations)
             rnd, rnd_score, n = random_search(pool.evaluate, search.trials.count, config)
         rows.append({
             "seed": seed,
             "evaluations": n,
             "gp_is_score": best.score,
             "gp_oos_sharpe": float(evaluate(best.strategy, oos).metrics["sharpe"]),
+            "nsga2_is_score": nsga.best().score,
+            "nsga2_oos_sharpe": float(evaluate(nsga.best().strategy, oos).metrics["sharpe"]),
+            "nsga2_evaluations": nsga.trials.count,
             "random_is_score": rnd_score,
             "random_oos_sharpe": float(evaluate(rnd, oos).metrics["sharpe"]),
             "gp_best": best.dsl,
@@ -83,6 +91,8 @@ def _quality(args) -> dict:
         "gp_best_oos_sharpe": mean("gp_oos_sharpe"),
         "random_best_oos_sharpe": mean("random_oos_sharpe"),
         "gp_best_is_score": mean("gp_is_score"),
+        "nsga2_best_oos_sharpe": mean("nsga2_oos_sharpe"),
+        "nsga2_best_is_score": mean("nsga2_is_score"),
         "random_best_is_score": mean("random_is_score"),
         "gp_wins_oos": sum(r["gp_oos_sharpe"] > r["random_oos_sharpe"] for r in rows),
         "gp_wins_is": sum(r["gp_is_score"] > r["random_is_score"] for r in rows),

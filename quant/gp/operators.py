@@ -21,7 +21,6 @@ from deap import gp
 from quant.genome import Sizing
 from quant.gp.pset import (
     BoolT,
-    Genes,
     Individual,
     SeriesT,
     clamp_threshold,

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import math
 import random
 import statistics
 from collections import OrderedDict
@@ -142,6 +141,9 @@ class HallOfFame:
 
     def __iter__(self):
         return iter(self.members)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._keys
 
     def __len__(self) -> int:
         return len(self.members)
@@ -359,7 +361,7 @@ class Search:
         score = getattr(ind, "general_score", ind.score)
         if len(self.hof) >= self.hof.size and score <= self.hof.members[-1].score:
             return
-        if ind.key in self.hof._keys:
+        if ind.key in self.hof:
             return
         self.hof.offer(HallMember(ind.key, canonical(to_strategy(ind)), score, ind.result,
                                   self.generation, len(ind)))
@@ -408,6 +410,3 @@ class Search:
     def best(self) -> HallMember | None:
         return self.hof.members[0] if len(self.hof) else None
 
-
-def finite_or(x: float, default: float = 0.0) -> float:
-    return x if math.isfinite(x) else default
