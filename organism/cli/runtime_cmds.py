@@ -277,6 +277,8 @@ async def _tail(url: str, subject: str, count: int, as_json: bool, connect_timeo
 
     async def on_msg(msg) -> None:
         nonlocal seen
+        if count and seen >= count:
+            return  # in flight while we drain: --count means exactly N
         try:
             message = decode(msg.data)
             body = msgspec.to_builtins(message)

@@ -32,6 +32,7 @@ async def _publish_until(url: str, proc, items, stop_after: float = 30.0) -> Non
 
 def test_tail_decodes_typed_messages_with_wildcards(organism_env, nats_server):
     proc = organism("tail", "md.candle.*.1h", "--count", "3", "--json", env=organism_env)
+    # the feeder publishes faster than tail drains: exactly 3 lines must come out anyway
     asyncio.run(_publish_until(nats_server.url, proc, [
         (subjects.md_candle("BTC", "1h"), EXAMPLES["Candle"]),
         (subjects.md_book("BTC"), EXAMPLES["BookSnapshot"]),  # not matched by the pattern
