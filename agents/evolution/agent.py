@@ -159,20 +159,49 @@ class EvolutionAgent(Agent):
                 logger.info("{}: history grew to {} bars; re-evaluating", run_id, len(ds))
 
     async def _evolve(self, ctx: AgentContext) -> None:
+        failures = 0
         while not ctx.stopping.is_set():
-            await self._sync_histories()
-            if not self.runs:
-                await asyncio.wait([asyncio.ensure_future(ctx.stopping.wait())], timeout=1.0)
-                continue
-            for run in list(self.runs.values()):
-                if ctx.stopping.is_set():
-                    break
-                await self._generation(ctx, run)
+            try:
+                await self._sync_histories()
+                for run in list(self.runs.values()):
+                    if ctx.stopping.is_set():
+                        break
+                    await self._generation(ctx, run)
+                failures = 0
+            except Exception:  # a bad round must not end evolution: log, count, back off
+                failures += 1
+                ctx.bus.metrics.error("generation")
+                logger.exception("evolution round failed ({} in a row)", failures)
+            if not self.runs or failures:
+                await self._pause(ctx, min(60.0, 1.0 * 2 ** min(failures, 6)))
+
+    @staticmethod
+    async def _pause(ctx: AgentContext, seconds: float) -> None:
+        waiter = asyncio.ensure_future(ctx.stopping.wait())
+        await asyncio.wait([waiter], timeout=seconds)
+        waiter.cancel()
 
     async def _generation(self, ctx: AgentContext, run: MarketRun) -> None:
-        cfg = ctx.config.evolution
         t0 = time.perf_counter()
         requests = run.search.ask()
+        try:
+            results = await self._evaluate(ctx, run, requests)
+        except BaseException:
+            run.search.abandon()
+            raise
+        run.search.tell(results)
+        self.generations += 1
+        eps = len(requests) / max(time.perf_counter() - t0, 1e-9)
+        now = ctx.now_ns()
+        await ctx.bus.publish(subjects.evo_progress(), run.progress(now, eps))
+        for cand in run.new_candidates(now):
+            await ctx.bus.publish_durable(subjects.evo_candidate(), cand, msg_id=cand.strategy_id)
+            run.mark_published(cand.genome_hash)
+            logger.info("candidate {} (in-sample Sharpe {:.2f}, {} trials)", cand.strategy_id,
+                        cand.in_sample.sharpe, cand.trial_count)
+
+    async def _evaluate(self, ctx: AgentContext, run: MarketRun, requests):
+        cfg = ctx.config.evolution
         if cfg.remote:
             if self.remote is None:
                 self.remote = RemoteEvaluation(ctx.bus, self._local(run), batch_size=cfg.batch_size,
@@ -183,18 +212,9 @@ class EvolutionAgent(Agent):
                 requests, tag=f"{run.run_id}.{run.search.generation}", data_spec=run.data_spec,
                 dataset=run.dataset, digest=run.digest, in_sample=0.6, config=run.sim,
                 now_ns=ctx.now_ns())
-        else:
-            pool = await asyncio.to_thread(run.open_pool)
-            results = await asyncio.to_thread(pool.evaluate, requests)
-        run.search.tell(results)
-        self.generations += 1
-        eps = len(requests) / max(time.perf_counter() - t0, 1e-9)
-        now = ctx.now_ns()
-        await ctx.bus.publish(subjects.evo_progress(), run.progress(now, eps))
-        for cand in run.new_candidates(now):
-            await ctx.bus.publish_durable(subjects.evo_candidate(), cand, msg_id=cand.strategy_id)
-            logger.info("candidate {} (in-sample Sharpe {:.2f}, {} trials)", cand.strategy_id,
-                        cand.in_sample.sharpe, cand.trial_count)
+            return results
+        pool = await asyncio.to_thread(run.open_pool)
+        return await asyncio.to_thread(pool.evaluate, requests)
 
     def _local(self, run: MarketRun):
         def evaluate(requests):

@@ -94,14 +94,12 @@ class MarketRun:
             trials=st.trials, evals_per_s=evals_per_s, operator_rates=dict(st.operator_rates))
 
     def new_candidates(self, now_ns: int) -> list[StrategyCandidate]:
-        """Hall-of-fame members that pass the limits and were never published by this run."""
+        """Hall-of-fame members that pass the limits and were not published yet by this run
+        (`mark_published` once the store acknowledged one)."""
         out = []
         for m in self.search.hof:
             if m.key in self.published or not passes_limits(m, self.cfg):
                 continue
-            self.published[m.key] = None
-            while len(self.published) > 10_000:
-                self.published.popitem(last=False)
             algo = self.search.algorithm_type
             out.append(StrategyCandidate(
                 ts_event=now_ns, ts_init=now_ns, strategy_id=m.strategy_id(algo),
@@ -111,6 +109,11 @@ class MarketRun:
                 sharpe_variance=self.search.trials.sharpe_variance,
                 family=family_of(m.strategy), regime_affinity=m.regime_affinity()))
         return out
+
+    def mark_published(self, genome_hash: str) -> None:
+        self.published[genome_hash] = None
+        while len(self.published) > 10_000:
+            self.published.popitem(last=False)
 
     def save_trials(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)

@@ -171,6 +171,7 @@ class Search:
         self._pending: list[list[Individual]] = []
         self._asked: list[str] = []
         self._rebased = False
+        self._before_rebase: list[list[Individual]] = []
         self._rng = random.Random(config.seed)
         self.last_stats: GenerationStats | None = None
 
@@ -198,6 +199,7 @@ class Search:
                     for ind in pop:
                         ind.fitness.delValues()
                         ind.origin = "init"
+                self._before_rebase = self.islands
                 self.islands = []
                 self._rebased = False
             elif not self.islands:
@@ -294,6 +296,7 @@ class Search:
                     rewards.setdefault(ind.origin, []).append(
                         1.0 if ind.score > ind.parent_score else 0.0)
         offspring, self._pending = self._pending, []
+        self._before_rebase = []
         if not self.islands:
             self.islands = offspring
         else:
@@ -392,6 +395,14 @@ class Search:
             operator_rates={k: round(v, 4) for k, v in self.bandit.rates.items()},
             island_best=[max(ind.score for ind in pop) for pop in self.islands],
         )
+
+    def abandon(self) -> None:
+        """Forget the generation in flight (its evaluation failed); the next ask() starts it
+        again. The random state has moved on, so a run with an abandoned generation is not
+        bit-identical to one without."""
+        if self._pending and not self.islands and self._before_rebase:
+            self.islands, self._rebased = self._before_rebase, True
+        self._pending, self._asked = [], []
 
     def rebase(self) -> None:
         """The history changed (new candles): forget every result and the hall of fame; the

@@ -202,3 +202,18 @@ def test_a_tiny_result_cache_never_loses_an_asked_genome(pool):
     search = _run(pool, generations=6, eval_cache=8, seed=13)
     assert len(search._results) <= 8
     assert all(ind.result is not None for pop in search.islands for ind in pop)
+
+
+def test_an_abandoned_generation_is_asked_again(pool):
+    search = _run(pool, generations=2, seed=14)
+    search.ask()
+    search.abandon()  # e.g. every evaluator failed
+    requests = search.ask()
+    search.tell(pool.evaluate(requests))
+    assert search.generation == 3
+    search.rebase()
+    search.ask()
+    search.abandon()
+    assert search.islands  # the population survives an abandoned re-evaluation
+    search.tell(pool.evaluate(search.ask()))
+    assert search.generation == 4
