@@ -8,11 +8,29 @@ overhead that dominates short runs, and `prange` puts both cores to work without
 
 from __future__ import annotations
 
-import numpy as np
-from numba import njit, prange
+import os
+
+# numba's OpenMP pool spins between parallel regions by default, taking a core away from the
+# thread that compiles the next chunk's signals; sleep instead (an explicit setting wins).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+from numba import njit, prange  # noqa: E402
 
 from quant.metrics import N_METRICS, metrics_nb
 from quant.sim import N_TRADE_COLS, simulate_into_nb, trade_capacity
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
+def _evaluate_one_nb(j, w, open_, high, low, close, funding, le, lx, se, sx, size, fee,
+                     slippage, stop_loss, take_profit, trailing_stop, max_hold, max_leverage,
+                     init_cash, bpy, lags, eq_buf, ret_buf, trade_buf, out):
+    nt, turnover, exposed = simulate_into_nb(
+        open_, high, low, close, funding, le[j], lx[j], se[j], sx[j], size[j], False,
+        fee, slippage, stop_loss[j], take_profit[j], trailing_stop[j], max_hold[j],
+        max_leverage, init_cash, eq_buf[w], ret_buf[w], np.empty(0), trade_buf[w])
+    metrics_nb(ret_buf[w], eq_buf[w], init_cash, bpy, trade_buf[w][:nt], turnover,
+               exposed, lags, out[j])
 
 
 @njit(cache=True, parallel=True, error_model="numpy", nogil=True)
@@ -23,15 +41,22 @@ def evaluate_batch_nb(open_, high, low, close, funding, le, lx, se, sx, size, fe
     metrics land in out[j] (order of quant.metrics.KEYS). Worker w uses buffer row w."""
     k = le.shape[0]
     workers = eq_buf.shape[0]
-    no_position = np.empty(0)
     for w in prange(workers):
         for j in range(w, k, workers):
-            nt, turnover, exposed = simulate_into_nb(
-                open_, high, low, close, funding, le[j], lx[j], se[j], sx[j], size[j], False,
-                fee, slippage, stop_loss[j], take_profit[j], trailing_stop[j], max_hold[j],
-                max_leverage, init_cash, eq_buf[w], ret_buf[w], no_position, trade_buf[w])
-            metrics_nb(ret_buf[w], eq_buf[w], init_cash, bpy, trade_buf[w][:nt], turnover,
-                       exposed, lags, out[j])
+            _evaluate_one_nb(j, w, open_, high, low, close, funding, le, lx, se, sx, size, fee,
+                             slippage, stop_loss, take_profit, trailing_stop, max_hold,
+                             max_leverage, init_cash, bpy, lags, eq_buf, ret_buf, trade_buf, out)
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
+def evaluate_batch_serial_nb(open_, high, low, close, funding, le, lx, se, sx, size, fee,
+                             slippage, stop_loss, take_profit, trailing_stop, max_hold,
+                             max_leverage, init_cash, bpy, lags, eq_buf, ret_buf, trade_buf, out):
+    """`evaluate_batch_nb` on the calling thread (no thread pool to wake or spin)."""
+    for j in range(le.shape[0]):
+        _evaluate_one_nb(j, 0, open_, high, low, close, funding, le, lx, se, sx, size, fee,
+                         slippage, stop_loss, take_profit, trailing_stop, max_hold,
+                         max_leverage, init_cash, bpy, lags, eq_buf, ret_buf, trade_buf, out)
 
 
 class BatchBuffers:
@@ -68,7 +93,8 @@ def evaluate_batch(strategies, signals, dataset, config, funding, buffers: Batch
     mh = np.array([-1 if s.max_hold is None else int(s.max_hold) for s in strategies],
                   dtype=np.int64)
     out = np.empty((k, N_METRICS))
-    evaluate_batch_nb(dataset.open, dataset.high, dataset.low, dataset.close, funding,
+    kernel = evaluate_batch_nb if buffers.workers > 1 else evaluate_batch_serial_nb
+    kernel(dataset.open, dataset.high, dataset.low, dataset.close, funding,
                       le, lx, se, sx, size, config.fee_bps * 1e-4, config.slippage_bps * 1e-4,
                       sl, tp, tr, mh, float(config.max_leverage), float(config.init_cash),
                       float(dataset.bars_per_year), int(lags), buffers.equity, buffers.returns,
