@@ -17,7 +17,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import numpy as np  # noqa: E402
 from numba import njit, prange  # noqa: E402
 
-from quant.metrics import N_METRICS, metrics_nb
+from quant.metrics import N_METRICS, default_lo_lags, metrics_nb
 from quant.sim import N_TRADE_COLS, simulate_into_nb, trade_capacity
 
 
@@ -74,7 +74,7 @@ def _opt(x) -> float:
 
 
 def evaluate_batch(strategies, signals, dataset, config, funding, buffers: BatchBuffers,
-                   lags: int = 24) -> np.ndarray:
+                   lags: int | None = None) -> np.ndarray:
     """Metrics matrix (len(strategies), N_METRICS) for compiled signals."""
     k = len(strategies)
     n = len(dataset)
@@ -92,6 +92,8 @@ def evaluate_batch(strategies, signals, dataset, config, funding, buffers: Batch
     tr = np.array([_opt(s.trailing_stop) for s in strategies])
     mh = np.array([-1 if s.max_hold is None else int(s.max_hold) for s in strategies],
                   dtype=np.int64)
+    if lags is None:
+        lags = default_lo_lags(n)
     out = np.empty((k, N_METRICS))
     kernel = evaluate_batch_nb if buffers.workers > 1 else evaluate_batch_serial_nb
     kernel(dataset.open, dataset.high, dataset.low, dataset.close, funding,

@@ -65,6 +65,28 @@ def simulate_nb(open_, high, low, close, funding, le, lx, se, sx, size, size_is_
     return equity, rets, position, turnover, trades, nt
 
 
+@njit(cache=True, error_model="numpy", nogil=True, fastmath=True)
+def _action_codes_nb(le, lx, se, sx, codes):
+    """What a close decides in each state, vectorised (no branch per bar):
+    bits 0-1 when flat, 2-3 when long, 4-5 when short (values _NONE/_OPEN_*/_CLOSE).
+    Same-side entry+exit cancel, long+short entries cancel (vectorbt's defaults)."""
+    for t in range(le.shape[0]):
+        a = np.uint8(le[t])
+        b = np.uint8(lx[t])
+        c = np.uint8(se[t])
+        d = np.uint8(sx[t])
+        l_in = a & (b ^ 1)
+        s_in = c & (d ^ 1)
+        go_long = l_in & (s_in ^ 1)
+        go_short = s_in & (l_in ^ 1)
+        l_out = b & (a ^ 1)
+        s_out = d & (c ^ 1)
+        flat = go_long * _OPEN_LONG + go_short * _OPEN_SHORT
+        lng = go_short * _OPEN_SHORT + (go_short ^ 1) * l_out * _CLOSE
+        sht = go_long * _OPEN_LONG + (go_long ^ 1) * s_out * _CLOSE
+        codes[t] = flat | (lng << 2) | (sht << 4)
+
+
 @njit(cache=True, error_model="numpy", nogil=True)
 def simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, size_is_units,
                      fee, slippage, stop_loss, take_profit, trailing_stop, max_hold,
@@ -104,6 +126,8 @@ def simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, siz
     has_stops = has_sl or has_tp or has_tr
     sl_level = 0.0  # stop-loss and take-profit prices of the open position
     tp_level = 0.0
+    codes = np.empty(n, dtype=np.uint8)
+    _action_codes_nb(le, lx, se, sx, codes)
     for t in range(n):
         if pos == 0.0 and pending == _NONE and alive:
             # flat and idle, the common case: nothing to fill, stop or fund (same decisions as
@@ -114,13 +138,8 @@ def simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, siz
             if rec_pos:
                 position[t] = 0.0
             if t < n - 1:
-                l_in = le[t] and not lx[t]
-                s_in = se[t] and not sx[t]
-                if l_in and not s_in:
-                    pending = _OPEN_LONG
-                    pending_size = size[t * sstep]
-                elif s_in and not l_in:
-                    pending = _OPEN_SHORT
+                pending = codes[t] & 3
+                if pending != _NONE:
                     pending_size = size[t * sstep]
             continue
         quiet = True  # no stop or take-profit level inside this bar's range
@@ -154,17 +173,9 @@ def simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, siz
                     position[t] = pos
                 exposed += 1
                 if t < n - 1:
-                    timed_out = max_hold >= 1 and t - entry_idx + 1 >= max_hold
-                    if pos > 0:
-                        if se[t] and not sx[t] and not (le[t] and not lx[t]):
-                            pending = _OPEN_SHORT
-                        elif (lx[t] and not le[t]) or timed_out:
-                            pending = _CLOSE
-                    else:
-                        if le[t] and not lx[t] and not (se[t] and not sx[t]):
-                            pending = _OPEN_LONG
-                        elif (sx[t] and not se[t]) or timed_out:
-                            pending = _CLOSE
+                    pending = (codes[t] >> 2) & 3 if pos > 0 else (codes[t] >> 4) & 3
+                    if pending == _NONE and max_hold >= 1 and t - entry_idx + 1 >= max_hold:
+                        pending = _CLOSE
                     pending_size = size[t * sstep]
                 continue
             cash += f  # undo: the general path below funds, marks and liquidates

@@ -91,3 +91,10 @@ def test_no_trades_and_flat_returns_do_not_crash():
 def test_profit_factor_without_losses_is_infinite():
     m = compute_metrics(_result(trades=[(1.0, 0.01)]))
     assert m["profit_factor"] == math.inf
+
+
+def test_default_lo_lags_follow_the_newey_west_rule():
+    from quant.metrics import default_lo_lags
+
+    assert default_lo_lags(10_000) == 11 and default_lo_lags(100_000) == 18
+    assert default_lo_lags(1) == 1 and default_lo_lags(0) == 1
