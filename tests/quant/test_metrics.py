@@ -98,3 +98,37 @@ def test_default_lo_lags_follow_the_newey_west_rule():
 
     assert default_lo_lags(10_000) == 11 and default_lo_lags(100_000) == 18
     assert default_lo_lags(1) == 1 and default_lo_lags(0) == 1
+
+
+def test_moments_and_sharpe_agree_with_scipy_on_a_long_run():
+    from scipy import stats
+
+    from quant.backtest import evaluate
+    from quant.data import synthetic
+    from quant.dsl import parse_strategy
+
+    s = parse_strategy("(strategy (long-entry (> close (sma close 24)))"
+                       " (long-exit (< close (sma close 24))) (short-entry (< close (sma close 96)))"
+                       " (short-exit (> close (sma close 96))))")
+    ev = evaluate(s, synthetic(seed=9, bars=5000))
+    r = ev.result.returns
+    m = ev.metrics
+    assert m["trades"] > 20
+    assert m["skew"] == pytest.approx(stats.skew(r, bias=True), rel=1e-9)
+    assert m["kurtosis"] == pytest.approx(stats.kurtosis(r, fisher=False, bias=True), rel=1e-9)
+    assert m["sharpe"] == pytest.approx(r.mean() / r.std(ddof=1) * math.sqrt(8760), rel=1e-9)
+    eq = ev.result.equity
+    peak = np.maximum.accumulate(np.r_[ev.result.init_cash, eq])[1:]
+    assert m["max_drawdown"] == pytest.approx(float(np.max(1 - eq / peak)), rel=1e-12)
+    assert m["total_return"] == pytest.approx(float(np.prod(1 + r) - 1), rel=1e-9)
+
+
+def test_tiny_datasets_do_not_crash():
+    from quant.backtest import Evaluator, evaluate
+    from quant.data import synthetic
+    from quant.dsl import parse_strategy
+
+    s = parse_strategy("(strategy (long-entry true) (short-entry false))")
+    for d in (synthetic(seed=0, bars=2).slice(0, 1), synthetic(seed=0, bars=2)):
+        assert evaluate(s, d).metrics["bars"] == len(d)
+        assert Evaluator(d).metrics_many([s, s])[1]["bars"] == len(d)
