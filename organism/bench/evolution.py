@@ -32,7 +32,7 @@ HELP = "GP vs random search out of sample on planted-edge markets; evals/s local
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="a tiny run (seconds), for tests")
     p.add_argument("--seeds", type=int, default=4)
-    p.add_argument("--bars", type=int, default=15_000, help="bars per planted market")
+    p.add_argument("--bars", type=int, default=30_000, help="bars per planted market")
     p.add_argument("--generations", type=int, default=20)
     p.add_argument("--population", type=int, default=50, help="per island")
     p.add_argument("--islands", type=int, default=2)

@@ -74,7 +74,7 @@ class SearchConfig:
     seed_fraction: float = 0.25  # share of the first population from seeds/templates
     eval_cache: int = 5_000  # remembered results (LRU), so re-born genomes are not re-run
     bandit_p_min: float = 0.04
-    complexity_weight: float = 0.02  # Sharpe units per tree node: parsimony inside the score
+    complexity_weight: float = 0.05  # Sharpe units per tree node: parsimony inside the score
     consistency: float = 0.0  # > 0: score the worse of Sharpe and the median third, minus
     #                           this times the spread of the thirds' Sharpe
 
