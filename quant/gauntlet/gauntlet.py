@@ -35,8 +35,6 @@ from quant.signals import IndicatorCache, Signals, compile_signals
 from quant.sim import T_ENTRY_IDX, T_EXIT_IDX, BacktestResult, SimConfig, simulate
 
 STAGES = ("in_sample", "out_of_sample", "walk_forward")
-_TITLE = {"in_sample": "in-sample", "out_of_sample": "out-of-sample",
-          "walk_forward": "walk-forward"}
 
 
 @dataclass(frozen=True)
