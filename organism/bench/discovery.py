@@ -35,7 +35,7 @@ FAMILY_SIZE = 16  # best distinct genomes of the search: the PBO family
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seeds", type=int, default=50, help="markets of each kind")
+    p.add_argument("--seeds", type=int, default=80, help="markets of each kind")
     p.add_argument("--search", choices=("gp", "random"), default="gp",
                    help="strategy generator: evolution (gp) or blind random search")
     p.add_argument("--budget", type=int, default=6500,
