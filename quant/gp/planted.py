@@ -1,68 +1,41 @@
-"""A seeded planted-edge market: a random walk whose next-bar drift follows a rule the primitive
-catalogue can express, so a search that works must find it and keep it out of sample.
+"""Planted-edge markets for evolution's proofs and benchmarks: `quant.synth` in its "edge" mode.
 
-The quant core's `synthetic` generator has no planted-edge mode yet (that belongs to the
-market-data work); this one is evolution's own proof market. Rule: the drift of bar t+1 is
-`+edge·σ` while close_t is above its `window`-bar SMA and `−edge·σ` while below. The oracle
-strategy, `trend-filter` with that window, harvests it (its Sharpe on fresh data of the same
-process is `oracle_sharpe`).
+The rule planted is the one the strategy grammar expresses as `(> close (sma close W))`: the next
+bar's expected return is +mu above the SMA and -mu below, with mu calibrated on the process so the
+oracle (long above, short below, taker fees on every flip) earns `edge` annual Sharpe after costs.
+Volatility clusters, regimes switch, jumps happen: finding the edge is not a toy problem.
+`planted[:seed=S,bars=N,edge=SHARPE,window=W]` is kept as a spec for evolution's commands.
 """
 
 from __future__ import annotations
 
-import math
-
-import numpy as np
-
-from quant.data import SECONDS_PER_YEAR, Dataset, interval_seconds
+from quant.data import Dataset
 from quant.dsl import parse_strategy
 from quant.genome import Strategy
+from quant.synth import SynthSpec, generate
+
+DEFAULT_EDGE = 2.5  # the oracle's annual Sharpe after costs
+DEFAULT_WINDOW = 48
 
 
-def planted_edge(seed: int = 0, bars: int = 6000, interval: str = "1h", edge: float = 0.05,
-                 window: int = 48, annual_vol: float = 0.6,
-                 start_ms: int = 1_704_067_200_000) -> Dataset:
-    """`bars` bars whose drift is ±edge·σ per bar by the sign of close − SMA(close, window)."""
-    rng = np.random.default_rng(seed)
-    sec = interval_seconds(interval)
-    sigma = annual_vol * math.sqrt(sec / SECONDS_PER_YEAR)
-    noise = rng.standard_normal(bars) * sigma
-    log_close = np.empty(bars)
-    level = math.log(30_000.0)
-    ring = np.zeros(window)
-    total = 0.0
-    state = 0.0
-    for t in range(bars):
-        level += state * edge * sigma + noise[t]
-        log_close[t] = level
-        c = math.exp(level)
-        total += c - ring[t % window]
-        ring[t % window] = c
-        if t + 1 >= window:
-            state = 1.0 if c > total / window else -1.0
-    close = np.exp(log_close)
-    open_ = np.empty(bars)
-    open_[0] = 30_000.0
-    open_[1:] = close[:-1]
-    wick = np.abs(rng.standard_normal((2, bars))) * sigma * 0.5
-    high = np.maximum(open_, close) * np.exp(wick[0])
-    low = np.minimum(open_, close) * np.exp(-wick[1])
-    volume = rng.lognormal(3.0, 0.5, bars)
-    time_ms = start_ms + np.arange(bars, dtype=np.int64) * sec * 1000
-    return Dataset(time_ms, open_, high, low, close, volume, interval, None,
-                   f"planted:seed={seed},bars={bars},edge={edge},window={window}")
+def planted_edge(seed: int = 0, bars: int = 6000, interval: str = "1h",
+                 edge: float = DEFAULT_EDGE, window: int = DEFAULT_WINDOW) -> Dataset:
+    """A seeded market whose edge follows close vs SMA(close, window); `edge` is the oracle's
+    annual Sharpe after costs (the same process for every seed)."""
+    spec = SynthSpec(seed=seed, bars=bars, interval=interval, mode="edge", edge=edge,
+                     edge_window=window)
+    return generate(spec).dataset
 
 
-def oracle_strategy(window: int = 48) -> Strategy:
-    sma = f"(sma close {int(window)})"
-    return parse_strategy(f"""(strategy
-      (long-entry (> close {sma})) (long-exit (< close {sma}))
-      (short-entry (< close {sma})) (short-exit (> close {sma})))""")
+def oracle_strategy(window: int = DEFAULT_WINDOW) -> Strategy:
+    return parse_strategy(generate(SynthSpec(bars=2, mode="edge", edge=1.0, edge_window=window)
+                                   ).oracle_dsl)
 
 
-def oracle_sharpe(seed: int = 10_000, bars: int = 20_000, edge: float = 0.05,
-                  window: int = 48) -> float:
-    """Annualised Sharpe of the oracle after fees, slippage and funding, on fresh data."""
+def oracle_sharpe(seed: int = 10_000, bars: int = 20_000, edge: float = DEFAULT_EDGE,
+                  window: int = DEFAULT_WINDOW) -> float:
+    """Annualised Sharpe of the oracle through the real backtest (fees, slippage, funding), on
+    fresh data of the same process."""
     from quant.backtest import evaluate
 
     ds = planted_edge(seed, bars, edge=edge, window=window)
@@ -70,7 +43,7 @@ def oracle_sharpe(seed: int = 10_000, bars: int = 20_000, edge: float = 0.05,
 
 
 def load_market(spec: str, data_dir="data") -> Dataset:
-    """`quant.data.load_dataset`, plus `planted[:seed=S,bars=N,edge=E,window=W]`."""
+    """`quant.data.load_dataset`, plus `planted[:seed=S,bars=N,edge=SHARPE,window=W]`."""
     from quant.data import DataSpecError, load_dataset
 
     kind, _, rest = spec.partition(":")
@@ -81,12 +54,11 @@ def load_market(spec: str, data_dir="data") -> Dataset:
         key, eq, val = part.partition("=")
         if not eq or key not in ("seed", "bars", "edge", "window"):
             raise DataSpecError(f"{spec}: bad option {part!r}; use "
-                                f"planted:seed=S,bars=N,edge=E,window=W")
+                                f"planted:seed=S,bars=N,edge=SHARPE,window=W")
         opts[key] = val
     try:
         return planted_edge(int(opts.get("seed", 0)), int(opts.get("bars", 6000)),
-                            edge=float(opts.get("edge", 0.05)),
-                            window=int(opts.get("window", 48)))
-    except ValueError:
-        raise DataSpecError(f"{spec}: seed, bars, window must be integers and edge a number"
-                            ) from None
+                            edge=float(opts.get("edge", DEFAULT_EDGE)),
+                            window=int(opts.get("window", DEFAULT_WINDOW)))
+    except ValueError as exc:
+        raise DataSpecError(f"{spec}: {exc}") from None

@@ -173,9 +173,10 @@ def test_in_sample_evaluator_reads_only_the_first_sixty_percent(market):
         out[n_in:] = out[n_in:] * rng.uniform(0.5, 1.5, len(col) - n_in)
         return out
 
+    funding = None if market.funding is None else scrambled(market.funding)
     other = Dataset(market.time_ms, scrambled(market.open), scrambled(market.high),
                     scrambled(market.low), scrambled(market.close), scrambled(market.volume),
-                    market.interval)
+                    market.interval, funding)
     ev, ev2 = InSampleEvaluator(market), InSampleEvaluator(other)
     assert len(ev.data) == n_in
     for s in template_strategies():
