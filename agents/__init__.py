@@ -26,11 +26,10 @@ KNOWN_AGENTS: tuple[str, ...] = (
 )
 
 AGENTS: dict[str, str] = {
+    "market_data": "agents.market_data.agent:MarketDataAgent",
     "evolution": "agents.evolution.agent:EvolutionAgent",
     "evaluator": "agents.evaluator.agent:EvaluatorAgent",
-    "market_data": "agents.market_data.agent:MarketDataAgent",
     "recorder": "agents.recorder.agent:RecorderAgent",
-    "validation": "agents.validation.agent:ValidationAgent",
     "validation": "agents.validation.agent:ValidationAgent",
 }
 
