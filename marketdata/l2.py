@@ -13,10 +13,9 @@ from typing import IO
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from marketdata.importers import BadRow, ImportFormatError, Parsed, dedupe
-from marketdata.store import append_unique
+from marketdata.store import append_unique, read_range
 
 LEVEL = pa.struct([("px", pa.float64()), ("sz", pa.float64()), ("n", pa.int64())])
 L2_SCHEMA = pa.schema([("t", pa.int64()), ("bids", pa.list_(LEVEL)), ("asks", pa.list_(LEVEL))])
@@ -145,17 +144,7 @@ def append_l2(root: str | os.PathLike[str], coin: str, table: pa.Table) -> int:
 def read_l2(root: str | os.PathLike[str], coin: str, start: int | None = None,
             end: int | None = None) -> pa.Table:
     """Stored snapshots of `coin` with start <= t <= end (ms), sorted by t."""
-    files = sorted(l2_folder(root, coin).glob("*.parquet"))
-    if not files:
-        return L2_SCHEMA.empty_table()
-    table = pa.concat_tables([pq.read_table(f, schema=L2_SCHEMA) for f in files]).sort_by("t")
-    t = table.column("t").to_numpy()
-    mask = np.ones(len(t), bool)
-    if start is not None:
-        mask &= t >= start
-    if end is not None:
-        mask &= t <= end
-    return table.filter(pa.array(mask))
+    return read_range(sorted(l2_folder(root, coin).glob("*.parquet")), L2_SCHEMA, start, end)
 
 
 def _num(x: float) -> str:

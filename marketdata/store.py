@@ -152,17 +152,7 @@ class CandleStore:
 
     # --- reading ----------------------------------------------------------------------------
     def read(self, coin: str, interval: str, start: int | None = None, end: int | None = None) -> pa.Table:
-        files = self.files(coin, interval)
-        if not files:
-            return CANDLE_SCHEMA.empty_table()
-        table = pa.concat_tables([pq.read_table(f) for f in files]).sort_by("t")
-        t = table.column("t").to_numpy()
-        mask = np.ones(len(t), bool)
-        if start is not None:
-            mask &= t >= start
-        if end is not None:
-            mask &= t <= end
-        return table.filter(pa.array(mask))
+        return read_range(self.files(coin, interval), CANDLE_SCHEMA, start, end)
 
     def last_open_time(self, coin: str, interval: str) -> int | None:
         times = self.open_times(coin, interval)
@@ -228,6 +218,21 @@ def new_rows(table: pa.Table, known: set[int]) -> pa.Table | None:
     if not keep.any():
         return None
     return table.filter(pa.array(keep)).sort_by("t")
+
+
+def read_range(files: list[Path], schema: pa.Schema, start: int | None = None,
+               end: int | None = None) -> pa.Table:
+    """Rows of the Parquet `files` with start <= t <= end (ms; None = open), sorted by t."""
+    if not files:
+        return schema.empty_table()
+    table = pa.concat_tables([pq.read_table(f, schema=schema) for f in files]).sort_by("t")
+    t = table.column("t").to_numpy()
+    mask = np.ones(len(t), bool)
+    if start is not None:
+        mask &= t >= start
+    if end is not None:
+        mask &= t <= end
+    return table.filter(pa.array(mask))
 
 
 def append_unique(folder: Path, table: pa.Table) -> int:

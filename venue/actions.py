@@ -127,24 +127,11 @@ def _normal_tpsl(ex: Exchange, acct: Account, wires: list, now_ms: int) -> list:
     return [first] + ["waitingForFill" for _ in children]
 
 
-def act_cancel(ex: Exchange, acct: Account, action: dict, now_ms: int) -> dict:
+def _cancel_each(ex: Exchange, acct: Account, items: list, now_ms: int, find) -> dict:
+    """Cancel each requested order that `find(item) -> (asset, oid)` names; one status each."""
     statuses = []
-    for c in action.get("cancels", []):
-        asset, oid = c.get("a"), c.get("o")
-        order = ex.open_by_user.get(acct.address, {}).get(oid) if isinstance(oid, int) else None
-        if order is None or order.asset != asset:
-            statuses.append({"error": rules.with_asset(rules.CANCEL_MISSING, asset)})
-            continue
-        ex.cancel_order(order, "canceled", now_ms)
-        statuses.append("success")
-    return _ok("cancel", {"statuses": statuses})
-
-
-def act_cancel_by_cloid(ex: Exchange, acct: Account, action: dict, now_ms: int) -> dict:
-    statuses = []
-    for c in action.get("cancels", []):
-        asset, cloid = c.get("asset"), str(c.get("cloid", "")).lower()
-        oid = ex.cloids.get((acct.address, cloid))
+    for item in items:
+        asset, oid = find(item)
         order = ex.open_by_user.get(acct.address, {}).get(oid) if oid is not None else None
         if order is None or order.asset != asset:
             statuses.append({"error": rules.with_asset(rules.CANCEL_MISSING, asset)})
@@ -152,6 +139,23 @@ def act_cancel_by_cloid(ex: Exchange, acct: Account, action: dict, now_ms: int) 
         ex.cancel_order(order, "canceled", now_ms)
         statuses.append("success")
     return _ok("cancel", {"statuses": statuses})
+
+
+def act_cancel(ex: Exchange, acct: Account, action: dict, now_ms: int) -> dict:
+    def by_oid(c: dict):
+        oid = c.get("o")
+        return c.get("a"), oid if isinstance(oid, int) else None
+
+    return _cancel_each(ex, acct, action.get("cancels", []), now_ms, by_oid)
+
+
+def act_cancel_by_cloid(ex: Exchange, acct: Account, action: dict, now_ms: int) -> dict:
+    # cancelByCloid names its fields differently: {"asset", "cloid"} instead of {"a", "o"}
+    def by_cloid(c: dict):
+        cloid = str(c.get("cloid", "")).lower()
+        return c.get("asset"), ex.cloids.get((acct.address, cloid))
+
+    return _cancel_each(ex, acct, action.get("cancels", []), now_ms, by_cloid)
 
 
 def act_batch_modify(ex: Exchange, acct: Account, action: dict, now_ms: int) -> dict:

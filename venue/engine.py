@@ -22,7 +22,7 @@ from venue.config import SimConfig
 from venue.faults import Faults
 from venue.limits import DAY_MS, AddressBudget, NonceBook
 from venue.market import make_market
-from venue.wire import BPS, dec, fmt, tx_hash
+from venue.wire import BPS, dec, fmt, order_wire, tx_hash
 
 __all__ = ["MARKET_MAKER", "Exchange", "MalformedAction", "OrderRecord"]
 
@@ -377,17 +377,7 @@ class Exchange:
     def order_update(self, order: Order, status: str, now_ms: int) -> None:
         if order.is_synthetic:
             return
-        data = {
-            "coin": order.coin,
-            "side": order.side,
-            "limitPx": fmt(order.px),
-            "sz": fmt(order.sz),
-            "oid": order.oid,
-            "timestamp": order.timestamp,
-            "origSz": fmt(order.orig_sz),
-        }
-        if order.cloid:
-            data["cloid"] = order.cloid
+        data = order_wire(order)
         self.outbox.append(("orderUpdates", order.user, [{"order": data, "status": status, "statusTimestamp": now_ms}]))
 
     # ----------------------------------------------------------------- the clock

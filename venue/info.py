@@ -9,7 +9,7 @@ from venue.accounts import ZERO, Account
 from venue.book import Order
 from venue.engine import Exchange
 from venue.market import INTERVALS
-from venue.wire import fmt, fmt_usd
+from venue.wire import fmt, fmt_usd, order_wire
 
 BAD_BODY = "Failed to deserialize the JSON body into the target type"
 
@@ -143,23 +143,8 @@ def clearinghouse_state(ex: Exchange, user: str, now_ms: int) -> dict:
     }
 
 
-def _order_basic(order: Order) -> dict:
-    out = {
-        "coin": order.coin,
-        "side": order.side,
-        "limitPx": fmt(order.px),
-        "sz": fmt(order.sz),
-        "oid": order.oid,
-        "timestamp": order.timestamp,
-        "origSz": fmt(order.orig_sz),
-    }
-    if order.cloid:
-        out["cloid"] = order.cloid
-    return out
-
-
 def _order_frontend(order: Order) -> dict:
-    out = _order_basic(order)
+    out = order_wire(order)
     is_trigger = order.trigger_px is not None
     if is_trigger:
         market = "Market" if order.is_market else "Limit"
@@ -186,7 +171,7 @@ def _order_frontend(order: Order) -> dict:
 
 def open_orders(ex: Exchange, user: str, frontend: bool) -> list[dict]:
     orders = sorted(ex.open_by_user.get(user.lower(), {}).values(), key=lambda o: -o.oid)
-    return [_order_frontend(o) if frontend else _order_basic(o) for o in orders]
+    return [_order_frontend(o) if frontend else order_wire(o) for o in orders]
 
 
 def order_status(ex: Exchange, user: str, ref: Any) -> dict:

@@ -35,3 +35,19 @@ def dec(value: object) -> Decimal:
     if isinstance(value, float):
         return Decimal(repr(value))
     return Decimal(str(value))
+
+
+def order_wire(order) -> dict:
+    """An order as openOrders and orderUpdates show it (venue.book.Order)."""
+    out = {
+        "coin": order.coin,
+        "side": order.side,
+        "limitPx": fmt(order.px),
+        "sz": fmt(order.sz),
+        "oid": order.oid,
+        "timestamp": order.timestamp,
+        "origSz": fmt(order.orig_sz),
+    }
+    if order.cloid:
+        out["cloid"] = order.cloid
+    return out
