@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 
 from agents.market_data.agent import MarketDataAgent
 from bus import subjects
-from bus.codec import decode
 from bus.connection import Bus, ConnectOptions, Delivery
 from bus.runtime import run_agent
 from marketdata.store import CandleStore

@@ -5,13 +5,11 @@ store that DuckDB and the quant core read back."""
 from __future__ import annotations
 
 import json
-import shutil
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import lz4.frame
-import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
