@@ -19,6 +19,8 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	# compile numba's kernels once, in one process, before agents or tests start in parallel
+	$(BIN)/python -m quant.warmup
 	touch $(STAMP)
 
 clean:

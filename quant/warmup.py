@@ -1,0 +1,46 @@
+"""Compile every numba kernel once, in one process, so numba's on-disk cache is complete
+before several agents (or test workers) start at the same time.
+
+On a cold cache, processes and threads that compile and cache the same kernels at once were
+seen to produce wrong results (tests/agents_evolution: remote and local evaluations of the same
+genome differed only on a cold cache). `make install` runs this after installing, so `make run`,
+`make test` and CI all start warm. Run by hand: `python -m quant.warmup`.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def warm_up(genomes: int = 400) -> dict:
+    from quant.backtest import Evaluator, evaluate
+    from quant.dsl import parse_strategy
+    from quant.gp.fitness import InSampleEvaluator
+    from quant.random_genome import random_strategy
+    from quant.sim import SimConfig
+    from quant.synth import SynthSpec, generate
+
+    t0 = time.perf_counter()
+    markets = [generate(SynthSpec(seed=1, bars=1500, mode=mode, edge=2.0 if mode == "edge" else 0.0))
+               for mode in ("noise", "edge", "regimes")]
+    data = markets[1].dataset
+    rng = np.random.default_rng(0)
+    strategies = [random_strategy(rng) for _ in range(genomes)]
+    examples = Path(__file__).resolve().parents[1] / "examples" / "strategies"
+    strategies += [parse_strategy(p.read_text(), str(p)) for p in sorted(examples.glob("*.dsl"))]
+    strategies.append(parse_strategy(markets[1].oracle_dsl))
+    ev = InSampleEvaluator(data)
+    for s in strategies:
+        ev.evaluate(s)
+    batch = Evaluator(data, SimConfig())
+    batch.metrics_many(strategies[:64], workers=1)
+    batch.metrics_many(strategies[:64], workers=2)
+    evaluate(strategies[-1], data)
+    return {"strategies": len(strategies), "seconds": round(time.perf_counter() - t0, 1)}
+
+
+if __name__ == "__main__":
+    print(f"numba kernels compiled and cached: {warm_up()}")
