@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
-	# compile numba's kernels once, in one process, before agents or tests start in parallel
+	# compile numba's kernels once, before agents or tests start (a cold start takes ~80 s)
 	$(BIN)/python -m quant.warmup
 	touch $(STAMP)
 

@@ -5,6 +5,7 @@ Evolution, validation and the CLI all go through `evaluate`, so they cannot disa
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -48,15 +49,14 @@ class Evaluator:
         self.config = config
         self.cache = IndicatorCache(dataset, cache_bytes)
         self.workspace = Workspace(dataset, config)
+        self._workspace_lock = threading.Lock()  # one simulation at a time in the buffers
         self._buffers = None
 
     def metrics(self, strategy: Strategy) -> dict[str, float]:
-        return self._metrics(strategy, self.workspace)
-
-    def _metrics(self, strategy: Strategy, workspace: Workspace) -> dict[str, float]:
-        signals = compile_signals(strategy, self.cache)
-        result = simulate(strategy, signals, self.dataset, self.config, workspace)
-        return compute_metrics(result)
+        signals = compile_signals(strategy, self.cache)  # the cache is thread-safe
+        with self._workspace_lock:
+            result = simulate(strategy, signals, self.dataset, self.config, self.workspace)
+            return compute_metrics(result)
 
     def metrics_many(self, strategies: Sequence[Strategy], workers: int = 1,
                      chunk: int = 64) -> list[dict[str, float]]:

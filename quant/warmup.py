@@ -1,10 +1,11 @@
-"""Compile every numba kernel once, in one process, so numba's on-disk cache is complete
-before several agents (or test workers) start at the same time.
+"""Compile the numba kernels once, in one process, so numba's on-disk cache is complete
+before several agents (or tests) start.
 
-On a cold cache, processes and threads that compile and cache the same kernels at once were
-seen to produce wrong results (tests/agents_evolution: remote and local evaluations of the same
-genome differed only on a cold cache). `make install` runs this after installing, so `make run`,
-`make test` and CI all start warm. Run by hand: `python -m quant.warmup`.
+A cold kernel takes about a second to compile, and a fresh install has dozens: the first
+evaluations of every agent would take tens of seconds, longer than an evaluation request's
+timeout (remote workers then look dead and their batches fall back to local evaluation), and
+every agent process would compile the same kernels at once. `make install` runs this after
+installing, so `make run`, `make test` and CI start warm. By hand: `python -m quant.warmup`.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -108,14 +109,19 @@ class InSampleEvaluator:
         self.cache = IndicatorCache(self.data, int(cache_mb * 2**20))
         self.workspace = Workspace(self.data, config)
         self.labels = regime_labels(self.data)
+        # The workspace's buffers are reused by every simulation: one at a time. (Evolution's
+        # remote evaluation falls back to this evaluator from several threads at once; without
+        # the lock two simulations overwrote each other's returns and fitness came out wrong.)
+        self._workspace_lock = threading.Lock()
 
     def evaluate(self, strategy: Strategy) -> GenomeResult:
         try:
-            signals = compile_signals(strategy, self.cache)
-            res = simulate(strategy, signals, self.data, self.config, self.workspace)
-            m = compute_metrics(res)
-            regimes = regime_sharpe(res.returns, self.labels, self.data.bars_per_year)
-            segments = segment_sharpe(res.returns, SEGMENTS, self.data.bars_per_year)
+            signals = compile_signals(strategy, self.cache)  # the cache is thread-safe
+            with self._workspace_lock:
+                res = simulate(strategy, signals, self.data, self.config, self.workspace)
+                m = compute_metrics(res)
+                regimes = regime_sharpe(res.returns, self.labels, self.data.bars_per_year)
+                segments = segment_sharpe(res.returns, SEGMENTS, self.data.bars_per_year)
         except (ValueError, FloatingPointError, ZeroDivisionError, OverflowError):
             return GenomeResult.failure()
         return GenomeResult(tuple(finite(m[k]) for k in METRIC_KEYS),

@@ -218,3 +218,22 @@ def test_an_abandoned_generation_is_asked_again(pool):
     assert search.islands  # the population survives an abandoned re-evaluation
     search.tell(pool.evaluate(search.ask()))
     assert search.generation == 4
+
+
+def test_one_evaluator_shared_by_threads_gives_the_serial_results(market):
+    """Remote evaluation falls back to the local evaluator from several threads at once: the
+    results must be exactly the serial ones (a shared simulation workspace once made them not)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from quant.gp.fitness import InSampleEvaluator
+    from quant.random_genome import random_strategy
+
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    strategies = [random_strategy(rng) for _ in range(60)]
+    serial = [InSampleEvaluator(market).evaluate(s) for s in strategies]
+    shared = InSampleEvaluator(market)
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(3):
+            assert list(pool.map(shared.evaluate, strategies)) == serial
