@@ -75,6 +75,10 @@ async def test_queue_group_results_equal_local_and_a_dead_worker_costs_a_retry(n
             await dead_sub.unsubscribe()
 
     try:
+        # the timeouts below assume compiled kernels (make install warms them; so does this)
+        from quant.warmup import warm_up
+
+        await asyncio.to_thread(warm_up, 100)
         await _wait_until_serving(bus, evaluators)
         dead_sub = await bus.subscribe(subjects.eval_batch(), die_mid_batch,
                                        message_type=EvaluationBatch, queue=QUEUE)
