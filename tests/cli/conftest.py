@@ -25,8 +25,22 @@ def organism_env(tmp_path, nats_server):
     return env
 
 
+_spawned: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_processes():
+    """Whatever a test started, pass or fail, is gone when it ends."""
+    yield
+    while _spawned:
+        p = _spawned.pop()
+        if p.poll() is None:
+            p.kill()
+            p.wait(timeout=10)
+
+
 def organism(*args: str, env: dict, **kw) -> subprocess.Popen:
-    return subprocess.Popen(
+    p = subprocess.Popen(
         [sys.executable, "-m", "organism.cli.main", *args],
         env=env,
         stdout=subprocess.PIPE,
@@ -35,6 +49,8 @@ def organism(*args: str, env: dict, **kw) -> subprocess.Popen:
         cwd=Path(__file__).resolve().parents[2],
         **kw,
     )
+    _spawned.append(p)
+    return p
 
 
 def run_organism(*args: str, env: dict, timeout: float = 60) -> subprocess.CompletedProcess:
