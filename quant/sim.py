@@ -88,6 +88,22 @@ def _action_codes_nb(le, lx, se, sx, codes):
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
+def _record_trade_nb(trades, nt, entry_idx, exit_idx, pos, entry_px, exit_px, pnl, entry_cost,
+                     reason):
+    """Write trade `nt` (one row of T_* columns); returns the next free row."""
+    trades[nt, T_ENTRY_IDX] = entry_idx
+    trades[nt, T_EXIT_IDX] = exit_idx
+    trades[nt, T_DIR] = 1.0 if pos > 0 else -1.0
+    trades[nt, T_SIZE] = abs(pos)
+    trades[nt, T_ENTRY_PX] = entry_px
+    trades[nt, T_EXIT_PX] = exit_px
+    trades[nt, T_PNL] = pnl
+    trades[nt, T_RET] = pnl / entry_cost
+    trades[nt, T_REASON] = reason
+    return nt + 1
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
 def simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, size_is_units,
                      fee, slippage, stop_loss, take_profit, trailing_stop, max_hold,
                      max_leverage, init_cash, equity, rets, position, trades):
@@ -192,17 +208,10 @@ def simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, siz
                 if eq_before > 0:
                     turnover += notional / eq_before
                 pnl = pos * (px - entry_px) - notional * fee + trade_pnl
-                trades[nt, T_ENTRY_IDX] = entry_idx
-                trades[nt, T_EXIT_IDX] = t
-                trades[nt, T_DIR] = 1.0 if pos > 0 else -1.0
-                trades[nt, T_SIZE] = abs(pos)
-                trades[nt, T_ENTRY_PX] = entry_px
-                trades[nt, T_EXIT_PX] = px
-                trades[nt, T_PNL] = pnl
-                trades[nt, T_RET] = pnl / entry_cost
-                trades[nt, T_REASON] = EXIT_MAX_HOLD if pending == _CLOSE and max_hold >= 1 and \
+                reason = EXIT_MAX_HOLD if pending == _CLOSE and max_hold >= 1 and \
                     t - entry_idx >= max_hold else EXIT_SIGNAL
-                nt += 1
+                nt = _record_trade_nb(trades, nt, entry_idx, t, pos, entry_px, px, pnl,
+                                      entry_cost, reason)
                 pos = 0.0
             if (pending == _OPEN_LONG or pending == _OPEN_SHORT) and cash > 0.0 and \
                     pending_size > 0.0:
@@ -290,16 +299,8 @@ def simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, siz
                 if eq_before > 0:
                     turnover += notional / eq_before
                 pnl = pos * (fill - entry_px) - notional * fee + trade_pnl
-                trades[nt, T_ENTRY_IDX] = entry_idx
-                trades[nt, T_EXIT_IDX] = t
-                trades[nt, T_DIR] = 1.0 if pos > 0 else -1.0
-                trades[nt, T_SIZE] = abs(pos)
-                trades[nt, T_ENTRY_PX] = entry_px
-                trades[nt, T_EXIT_PX] = fill
-                trades[nt, T_PNL] = pnl
-                trades[nt, T_RET] = pnl / entry_cost
-                trades[nt, T_REASON] = reason
-                nt += 1
+                nt = _record_trade_nb(trades, nt, entry_idx, t, pos, entry_px, fill, pnl,
+                                      entry_cost, reason)
                 pos = 0.0
         if pos > 0 and high[t] > peak:
             peak = high[t]
@@ -315,16 +316,9 @@ def simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, siz
         if alive and eq <= 0.0:  # wiped out: the venue liquidates, nothing trades again
             alive = False
             if pos != 0.0:
-                trades[nt, T_ENTRY_IDX] = entry_idx
-                trades[nt, T_EXIT_IDX] = t
-                trades[nt, T_DIR] = 1.0 if pos > 0 else -1.0
-                trades[nt, T_SIZE] = abs(pos)
-                trades[nt, T_ENTRY_PX] = entry_px
-                trades[nt, T_EXIT_PX] = c
-                trades[nt, T_PNL] = pos * (c - entry_px) + trade_pnl
-                trades[nt, T_RET] = trades[nt, T_PNL] / entry_cost
-                trades[nt, T_REASON] = EXIT_LIQUIDATED
-                nt += 1
+                nt = _record_trade_nb(trades, nt, entry_idx, t, pos, entry_px, c,
+                                      pos * (c - entry_px) + trade_pnl, entry_cost,
+                                      EXIT_LIQUIDATED)
             pos = 0.0
             cash = 0.0
             eq = 0.0
@@ -372,16 +366,8 @@ def simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, siz
     if pos != 0.0:
         c = close[n - 1]
         pnl = pos * (c - entry_px) + trade_pnl
-        trades[nt, T_ENTRY_IDX] = entry_idx
-        trades[nt, T_EXIT_IDX] = n - 1
-        trades[nt, T_DIR] = 1.0 if pos > 0 else -1.0
-        trades[nt, T_SIZE] = abs(pos)
-        trades[nt, T_ENTRY_PX] = entry_px
-        trades[nt, T_EXIT_PX] = c
-        trades[nt, T_PNL] = pnl
-        trades[nt, T_RET] = pnl / entry_cost
-        trades[nt, T_REASON] = EXIT_END
-        nt += 1
+        nt = _record_trade_nb(trades, nt, entry_idx, n - 1, pos, entry_px, c, pnl, entry_cost,
+                              EXIT_END)
     return nt, turnover, exposed
 
 
