@@ -58,14 +58,12 @@ class MarketDataAgent(Agent):
         self.stale: set[tuple[str, str]] = set()
         self.unpublished: deque = deque()
         self._flush_lock = asyncio.Lock()  # pushes and the housekeeping timer both flush
-        self.published_candles = 0
         self.info: InfoClient | None = None
         self.session: aiohttp.ClientSession | None = None
         self.feed: FeedClient | None = None
         # One writer thread: store appends (and their occasional compaction) stay off the loop,
         # in order, one at a time.
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="candle-store")
-        self.pending_writes: set[Future] = set()
         self.stored_last: dict[tuple[str, str], int | None] = {}
 
     async def start(self, ctx: AgentContext) -> None:
@@ -230,11 +228,9 @@ class MarketDataAgent(Agent):
         self.stored_last[(coin, interval)] = max([stored or 0] + [b.t for b in bars])
         assert self.store is not None
         fut = self.writer.submit(self.store.append, coin, interval, candles_table(rows))
-        self.pending_writes.add(fut)
-        fut.add_done_callback(self._written)
+        fut.add_done_callback(self._written)  # stop() waits for the writer to finish
 
     def _written(self, fut: Future) -> None:
-        self.pending_writes.discard(fut)
         if fut.exception() is not None:
             if self.ctx is not None:
                 self.ctx.bus.metrics.error("store")
@@ -258,7 +254,6 @@ class MarketDataAgent(Agent):
                 logger.warning("closed candle {} {} {} not yet published: {}", coin, interval, bar.t, exc)
                 return
             self.unpublished.popleft()
-            self.published_candles += 1
 
     # --- timers: grace closing, stale streams, retries --------------------------------------------
     async def _housekeeping(self) -> None:

@@ -72,16 +72,21 @@ def _check(ex: Exchange, initial: Decimal) -> None:
             assert signed == acct.szi(coin)
 
 
-@settings(max_examples=40)
-@given(st.lists(step_st, min_size=5, max_size=25))
-def test_cash_positions_and_fees_are_conserved(steps) -> None:
-    config = SimConfig(
+def _conservation_config() -> SimConfig:
+    """A frozen market with a thin maker book and every test wallet funded with 5000 USDC."""
+    return SimConfig(
         market="frozen",
         history_minutes=0,
         mm_levels=3,
         mm_level_usd="30000",
         accounts=tuple(AccountSpec(address=w.address, usdc="5000") for w in WALLETS),
     )
+
+
+@settings(max_examples=40)
+@given(st.lists(step_st, min_size=5, max_size=25))
+def test_cash_positions_and_fees_are_conserved(steps) -> None:
+    config = _conservation_config()
     ex = Exchange(config, NOW)
     initial = sum((a.cash for a in ex.accounts.values()), Decimal(0))
     nonce = NOW
@@ -153,13 +158,7 @@ def test_malformed_order_wires_never_break_the_core(wires) -> None:
 
 
 def test_money_is_conserved_through_a_liquidation() -> None:
-    config = SimConfig(
-        market="frozen",
-        history_minutes=0,
-        mm_levels=3,
-        mm_level_usd="30000",
-        accounts=tuple(AccountSpec(address=w.address, usdc="5000") for w in WALLETS),
-    )
+    config = _conservation_config()
     ex = Exchange(config, NOW)
     initial = sum((a.cash for a in ex.accounts.values()), Decimal(0))
     wire = {"a": 1, "b": True, "p": "3100", "s": "20", "r": False, "t": {"limit": {"tif": "Ioc"}}}
