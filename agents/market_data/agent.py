@@ -288,8 +288,7 @@ class MarketDataAgent(Agent):
             else:
                 continue
             now = ctx.now_ns()
-            logger.warning("{} {}: {}", key[1], key[0], detail) if state == "stale" else logger.info(
-                "{} {}: {}", key[1], key[0], detail)
+            logger.log("WARNING" if state == "stale" else "INFO", "{} {}: {}", key[1], key[0], detail)
             await ctx.bus.publish(subjects.md_status(), FeedStatus(
                 ts_event=now, ts_init=now, stream=key[0], coin=key[1], state=state,  # type: ignore[arg-type]
                 last_message_ns=now - int(silent * 1e9), detail=detail))
