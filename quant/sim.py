@@ -103,6 +103,80 @@ def _record_trade_nb(trades, nt, entry_idx, exit_idx, pos, entry_px, exit_px, pn
     return nt + 1
 
 
+# The in-position stretch, one function per side so each loop is short and branch-light: fund,
+# mark, follow the best price, decide, bar after bar from bar t. Stops before bar u, where u is
+# the first bar the general path must take (a level touched inside it, or an equity that would
+# not stay positive) or the bar after a close that decided something (pending != _NONE), or n.
+# Returns (u, cash, trade_pnl, peak, pending); bars t..u-1 have their equity written.
+@njit(cache=True, error_model="numpy", nogil=True)
+def _long_stretch_nb(t, high, low, close, funding, fstep, codes, pos, cash, trade_pnl, peak,
+                     has_stops, has_tr, trail, sl_level, tp_level, hold_last, equity):
+    n = close.shape[0]
+    last = n - 1
+    u = t
+    while u < n:
+        if has_stops:
+            stop = sl_level
+            if has_tr and peak * trail > stop:
+                stop = peak * trail
+            if not (low[u] > stop and high[u] < tp_level):
+                return u, cash, trade_pnl, peak, _NONE
+        c = close[u]
+        f = pos * c * funding[u * fstep]
+        eq = cash - f + pos * c
+        if eq <= 0.0:
+            return u, cash, trade_pnl, peak, _NONE
+        cash -= f
+        trade_pnl -= f
+        h = high[u]
+        if h > peak:
+            peak = h
+        equity[u] = eq
+        if u < last:
+            code = (codes[u] >> 2) & 3
+            if code != _NONE:
+                return u + 1, cash, trade_pnl, peak, np.int64(code)
+            if u >= hold_last:
+                return u + 1, cash, trade_pnl, peak, _CLOSE
+        u += 1
+    return n, cash, trade_pnl, peak, _NONE
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
+def _short_stretch_nb(t, high, low, close, funding, fstep, codes, pos, cash, trade_pnl, peak,
+                      has_stops, has_tr, trail, sl_level, tp_level, hold_last, equity):
+    n = close.shape[0]
+    last = n - 1
+    u = t
+    while u < n:
+        if has_stops:
+            stop = sl_level
+            if has_tr and peak * trail < stop:
+                stop = peak * trail
+            if not (high[u] < stop and low[u] > tp_level):
+                return u, cash, trade_pnl, peak, _NONE
+        c = close[u]
+        f = pos * c * funding[u * fstep]
+        eq = cash - f + pos * c
+        if eq <= 0.0:
+            return u, cash, trade_pnl, peak, _NONE
+        cash -= f
+        trade_pnl -= f
+        lo = low[u]
+        if lo < peak:
+            peak = lo
+        equity[u] = eq
+        if u < last:
+            code = (codes[u] >> 4) & 3
+            if code != _NONE:
+                return u + 1, cash, trade_pnl, peak, np.int64(code)
+            if u >= hold_last:
+                return u + 1, cash, trade_pnl, peak, _CLOSE
+        u += 1
+    return n, cash, trade_pnl, peak, _NONE
+
+
+
 @njit(cache=True, error_model="numpy", nogil=True)
 def simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, size_is_units,
                      fee, slippage, stop_loss, take_profit, trailing_stop, max_hold,
@@ -134,7 +208,6 @@ def simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, siz
     peak = 0.0
     pending = _NONE
     pending_size = 0.0
-    prev_eq = init_cash
     alive = True
     has_sl = not np.isnan(stop_loss)
     has_tp = not np.isnan(take_profit)
@@ -142,60 +215,53 @@ def simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, siz
     has_stops = has_sl or has_tp or has_tr
     sl_level = 0.0  # stop-loss and take-profit prices of the open position
     tp_level = 0.0
+    hold_last = n  # last bar whose close keeps the position under max_hold
     codes = np.empty(n, dtype=np.uint8)
     _action_codes_nb(le, lx, se, sx, codes)
-    for t in range(n):
-        if pos == 0.0 and pending == _NONE and alive:
-            # flat and idle, the common case: nothing to fill, stop or fund (same decisions as
-            # the general path below, in a loop light enough to keep its state in registers)
-            equity[t] = cash
-            rets[t] = cash / prev_eq - 1.0
-            prev_eq = cash
-            if rec_pos:
-                position[t] = 0.0
-            if t < n - 1:
-                pending = codes[t] & 3
-                if pending != _NONE:
-                    pending_size = size[t * sstep]
-            continue
-        quiet = True  # no stop or take-profit level inside this bar's range
-        if has_stops and pos != 0.0:
-            stop = sl_level
-            if pos > 0:
-                if has_tr and peak * (1.0 - trailing_stop) > stop:
-                    stop = peak * (1.0 - trailing_stop)
-                quiet = low[t] > stop and high[t] < tp_level
-            else:
-                if has_tr and peak * (1.0 + trailing_stop) < stop:
-                    stop = peak * (1.0 + trailing_stop)
-                quiet = high[t] < stop and low[t] > tp_level
-        if pending == _NONE and alive and quiet:
-            # in a position, nothing triggered: fund, mark, follow the best price, decide
-            c = close[t]
-            f = pos * c * funding[t * fstep]
-            cash -= f
-            trade_pnl -= f
-            eq = cash + pos * c
-            if eq > 0.0:
-                if pos > 0:
-                    if high[t] > peak:
-                        peak = high[t]
-                elif low[t] < peak:
-                    peak = low[t]
-                equity[t] = eq
-                rets[t] = eq / prev_eq - 1.0
-                prev_eq = eq
+    last = n - 1  # no decision is taken at the last close
+    t = 0
+    while t < n:
+        if pending == _NONE and alive:
+            if pos == 0.0:
+                # flat and idle, the common case: run to the first close that decides
+                # something (same decisions as the general path below, in a loop that only
+                # scans the decision codes)
+                u = t
+                while u < last and (codes[u] & 3) == _NONE:
+                    u += 1
+                for i in range(t, u + 1):
+                    equity[i] = cash
                 if rec_pos:
-                    position[t] = pos
-                exposed += 1
-                if t < n - 1:
-                    pending = (codes[t] >> 2) & 3 if pos > 0 else (codes[t] >> 4) & 3
-                    if pending == _NONE and max_hold >= 1 and t - entry_idx + 1 >= max_hold:
-                        pending = _CLOSE
-                    pending_size = size[t * sstep]
+                    for i in range(t, u + 1):
+                        position[i] = 0.0
+                if u < last:
+                    pending = codes[u] & 3
+                    pending_size = size[u * sstep]
+                t = u + 1
                 continue
-            cash += f  # undo: the general path below funds, marks and liquidates
-            trade_pnl += f
+            # in a position, nothing pending: fund, mark, follow the best price and decide,
+            # bar after bar, until a level is touched inside a bar or the equity would not
+            # stay positive (the general path takes that bar) or a close decides something
+            if pos > 0:
+                u, cash, trade_pnl, peak, pending = _long_stretch_nb(
+                    t, high, low, close, funding, fstep, codes, pos, cash, trade_pnl, peak,
+                    has_stops, has_tr, 1.0 - trailing_stop, sl_level, tp_level, hold_last,
+                    equity)
+            else:
+                u, cash, trade_pnl, peak, pending = _short_stretch_nb(
+                    t, high, low, close, funding, fstep, codes, pos, cash, trade_pnl, peak,
+                    has_stops, has_tr, 1.0 + trailing_stop, sl_level, tp_level, hold_last,
+                    equity)
+            if rec_pos:
+                for i in range(t, u):
+                    position[i] = pos
+            if pending != _NONE:
+                pending_size = size[(u - 1) * sstep]
+            exposed += u - t
+            if pending != _NONE or u >= n:
+                t = u
+                continue
+            t = u  # bar u touched a level or would wipe the account out: the general path
         o = open_[t]
         # 1. fills at this bar's open, for the decision taken at the previous close
         opened_now = False
@@ -235,6 +301,7 @@ def simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, siz
                     pos = -units
                 entry_px = px
                 entry_idx = t
+                hold_last = t + max_hold - 1 if max_hold >= 1 else n
                 entry_cost = notional
                 trade_pnl = -notional * fee
                 peak = px
@@ -323,14 +390,13 @@ def simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, siz
             cash = 0.0
             eq = 0.0
         equity[t] = eq
-        rets[t] = eq / prev_eq - 1.0 if prev_eq > 0 else 0.0
-        prev_eq = eq
         if rec_pos:
             position[t] = pos
         if pos != 0.0:
             exposed += 1
         # 4. decision at this close, for the next open
         if t == n - 1 or not alive:
+            t += 1
             continue
         l_in = le[t]
         l_out = lx[t]
@@ -362,13 +428,34 @@ def simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, siz
             elif s_in:
                 pending = _OPEN_SHORT
         pending_size = size[t * sstep]
+        t += 1
     # an open position at the end is reported as a trade marked at the last close
     if pos != 0.0:
         c = close[n - 1]
         pnl = pos * (c - entry_px) + trade_pnl
         nt = _record_trade_nb(trades, nt, entry_idx, n - 1, pos, entry_px, c, pnl, entry_cost,
                               EXIT_END)
+    _returns_nb(equity, init_cash, rets)
     return nt, turnover, exposed
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
+def _returns_nb(equity, init_cash, rets):
+    """Simple per-bar returns of an equity curve starting from init_cash; 0 after a bar that
+    ended at zero equity. A pass of its own, free of the simulation's branches, so it
+    vectorises."""
+    n = equity.shape[0]
+    if n == 0:
+        return
+    rets[0] = equity[0] / init_cash - 1.0 if init_cash > 0 else 0.0
+    _ratio_minus_one_nb(equity[1:], equity[:-1], rets[1:])
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
+def _ratio_minus_one_nb(num, den, out):
+    for i in range(num.shape[0]):
+        d = den[i]
+        out[i] = num[i] / d - 1.0 if d > 0 else 0.0
 
 
 @dataclass(frozen=True)
