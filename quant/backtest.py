@@ -5,6 +5,7 @@ Evolution, validation and the CLI all go through `evaluate`, so they cannot disa
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -50,7 +51,8 @@ class Evaluator:
         self.cache = IndicatorCache(dataset, cache_bytes)
         self.workspace = Workspace(dataset, config)
         self._workspace_lock = threading.Lock()  # one simulation at a time in the buffers
-        self._buffers = None
+        self._buffers: list = []  # BatchBuffers not in use, for the next metrics_many
+        self._buffers_lock = threading.Lock()
 
     def metrics(self, strategy: Strategy) -> dict[str, float]:
         signals = compile_signals(strategy, self.cache)  # the cache is thread-safe
@@ -60,36 +62,45 @@ class Evaluator:
 
     def metrics_many(self, strategies: Sequence[Strategy], workers: int = 1,
                      chunk: int = 64) -> list[dict[str, float]]:
-        """Metrics of each strategy, in order (the same numbers as `metrics`). Signals are
-        compiled chunk by chunk; simulation and metrics of a chunk run in one parallel numba
-        call on `workers` threads (at most the machine's cores). With workers > 1 the next
-        chunk's signals are compiled while the kernel runs (it releases the GIL)."""
+        """Metrics of each strategy, in order (the same numbers as `metrics`), chunk by
+        chunk on `workers` threads (at most the machine's cores). Each thread compiles a
+        chunk's signals, then simulates it and computes its metrics in one numba call that
+        releases the GIL, so one thread's Python overlaps the other's kernel."""
         from quant.batch import BatchBuffers, evaluate_batch
 
-        workers = max(1, min(int(workers), chunk))
-        if self._buffers is None or self._buffers.workers != workers:
-            self._buffers = BatchBuffers(len(self.dataset), workers)
+        chunk = max(1, int(chunk))
+        workers = max(1, int(workers))
+        n = len(self.dataset)
         parts = [strategies[i:i + chunk] for i in range(0, len(strategies), chunk)]
-        out: list[dict[str, float]] = []
+        workers = min(workers, max(1, len(parts)))
+        with self._buffers_lock:
+            free = [b for b in self._buffers if b.chunk >= chunk][:workers]
+            for b in free:
+                self._buffers.remove(b)
+        free += [BatchBuffers(n, chunk) for _ in range(workers - len(free))]
+        pool: queue.SimpleQueue = queue.SimpleQueue()
+        for b in free:
+            pool.put(b)
 
-        def run(part, signals):
-            return evaluate_batch(part, signals, self.dataset, self.config,
-                                  self.workspace.funding, self._buffers)
-
-        if workers == 1:
-            for part in parts:
-                out.extend(_dicts(run(part, [compile_signals(s, self.cache) for s in part])))
-            return out
-        with ThreadPoolExecutor(1) as kernel:
-            pending = None
-            for part in parts:
+        def run(part):
+            buffers = pool.get()
+            try:
                 signals = [compile_signals(s, self.cache) for s in part]
-                if pending is not None:
-                    out.extend(_dicts(pending.result()))
-                pending = kernel.submit(run, part, signals)
-            if pending is not None:
-                out.extend(_dicts(pending.result()))
-        return out
+                return evaluate_batch(part, signals, self.dataset, self.config,
+                                      self.workspace.funding, buffers)
+            finally:
+                pool.put(buffers)
+
+        try:
+            if workers == 1:
+                results = [run(part) for part in parts]
+            else:
+                with ThreadPoolExecutor(workers) as threads:
+                    results = list(threads.map(run, parts))
+        finally:
+            with self._buffers_lock:  # kept for the next call (a population per generation)
+                self._buffers = (self._buffers + free)[-4:]
+        return [d for values in results for d in _dicts(values)]
 
 
 def _dicts(values) -> list[dict[str, float]]:

@@ -38,7 +38,7 @@ def warm_up(genomes: int = 400) -> dict:
         ev.evaluate(s)
     batch = Evaluator(data, SimConfig())
     batch.metrics_many(strategies[:64], workers=1)
-    batch.metrics_many(strategies[:64], workers=2)
+    batch.metrics_many(strategies[:64], workers=2, chunk=16)
     evaluate(strategies[-1], data)
     return {"strategies": len(strategies), "seconds": round(time.perf_counter() - t0, 1)}
 
