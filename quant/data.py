@@ -33,7 +33,8 @@ class Dataset:
     """Bars in time order. Prices float64; `time_ms` is each bar's open time (ms, UTC).
 
     `funding` is the funding rate accrued over each bar (fraction of notional, positive = longs
-    pay), or None when the source has none (the simulator then uses its constant hourly rate).
+    pay), or None when the source has none; the simulator uses its constant hourly rate for
+    None and for NaN bars (no observation).
     """
 
     time_ms: np.ndarray
@@ -160,6 +161,8 @@ def load_csv(path: str | Path) -> Dataset:
 
 
 def load_store(coin: str, interval: str, data_dir: str | Path) -> Dataset:
+    """Candles from the market-data store, with the funding each bar paid from the store's
+    asset contexts when it has any (see `store_funding`)."""
     import pandas as pd
 
     folder = Path(data_dir) / "candles" / f"coin={coin}" / f"interval={interval}"
@@ -170,7 +173,49 @@ def load_store(coin: str, interval: str, data_dir: str | Path) -> Dataset:
             f"market-data agent, or point --config's organism.data_dir at the store"
         )
     df = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
-    return _frame_to_dataset(df, f"store:{coin}/{interval}", interval)
+    ds = _frame_to_dataset(df, f"store:{coin}/{interval}", interval)
+    funding = store_funding(data_dir, coin, ds.time_ms, ds.bar_seconds * 1000)
+    if funding is None:
+        return ds
+    return Dataset(ds.time_ms, ds.open, ds.high, ds.low, ds.close, ds.volume, ds.interval,
+                   funding, ds.name)
+
+
+FUNDING_STALE_MS = 3 * 3_600_000  # an older funding observation is not used for a payment
+
+
+def store_funding(data_dir: str | Path, coin: str, time_ms: np.ndarray,
+                  bar_ms: int) -> np.ndarray | None:
+    """Funding paid over each bar, from the asset contexts the market-data agent records
+    (`funding` is Hyperliquid's hourly rate). Hyperliquid pays at every hour mark, so a bar
+    opening at t pays at each mark h with t < h <= t + bar (its close; sub-hour bars pay only
+    when they close on the hour), at the last rate observed at or before h. A bar with a mark
+    and no observation within FUNDING_STALE_MS before it gets NaN: the simulator then charges
+    its constant rate. None when the store has no contexts for the coin."""
+    import pandas as pd
+
+    files = sorted((Path(data_dir) / "asset_ctxs" / f"coin={coin}").glob("*.parquet"))
+    if not files:
+        return None
+    ctx = pd.concat([pd.read_parquet(f, columns=["t", "funding"]) for f in files])
+    ctx = ctx.dropna().drop_duplicates("t").sort_values("t")
+    if ctx.empty:
+        return None
+    obs_t = ctx["t"].to_numpy(np.int64)
+    obs_rate = ctx["funding"].to_numpy(np.float64)
+    hour = 3_600_000
+    out = np.zeros(time_ms.shape[0])
+    first = (time_ms // hour + 1) * hour  # first mark after each bar's open
+    marks_per_bar = np.maximum(0, (time_ms + bar_ms - first) // hour + 1)
+    for k in range(int(marks_per_bar.max(initial=0))):
+        has = marks_per_bar > k
+        h = first[has] + k * hour
+        i = np.searchsorted(obs_t, h, side="right") - 1
+        ok = i >= 0
+        rate = np.full(h.shape[0], np.nan)
+        rate[ok] = np.where(h[ok] - obs_t[i[ok]] <= FUNDING_STALE_MS, obs_rate[i[ok]], np.nan)
+        out[has] += rate
+    return out
 
 
 def load_dataset(spec: str, data_dir: str | Path = "data") -> Dataset:

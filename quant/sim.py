@@ -482,11 +482,13 @@ class BacktestResult:
 
 
 def funding_per_bar(dataset: Dataset, config: SimConfig) -> np.ndarray:
-    """The funding rate charged at each bar's close: the dataset's series, else the constant
-    hourly rate times the bar length in hours."""
+    """The funding rate charged at each bar's close: the dataset's series, else (and where the
+    series is NaN: no observation) the constant hourly rate times the bar length in hours."""
+    constant = config.funding_per_hour * dataset.bar_seconds / 3600.0
     if dataset.funding is not None:
-        return np.ascontiguousarray(np.nan_to_num(dataset.funding, nan=0.0), dtype=np.float64)
-    return np.full(len(dataset), config.funding_per_hour * dataset.bar_seconds / 3600.0)
+        f = np.asarray(dataset.funding, dtype=np.float64)
+        return np.ascontiguousarray(np.where(np.isnan(f), constant, f))
+    return np.full(len(dataset), constant)
 
 
 def _opt(x: float | None) -> float:

@@ -60,3 +60,63 @@ def test_bad_specs_say_what_to_do(tmp_path, spec, needle):
     with pytest.raises(DataSpecError) as err:
         load_dataset(spec, tmp_path)
     assert needle in str(err.value)
+
+
+def _store_with_contexts(tmp_path, interval: str, bars: int, ctx_t, ctx_rate):
+    step = {"15m": 900_000, "1h": 3_600_000, "4h": 14_400_000}[interval]
+    t0 = 1_700_000_000_000 // 3_600_000 * 3_600_000  # on the hour
+    t = t0 + step * np.arange(bars)
+    px = np.linspace(100.0, 110.0, bars)
+    folder = tmp_path / "candles" / "coin=ETH" / f"interval={interval}"
+    folder.mkdir(parents=True)
+    pd.DataFrame({"t": t, "o": px, "h": px + 1, "l": px - 1, "c": px, "v": 1.0}).to_parquet(
+        folder / "a.parquet")
+    ctx = tmp_path / "asset_ctxs" / "coin=ETH"
+    ctx.mkdir(parents=True)
+    pd.DataFrame({"t": t0 + np.asarray(ctx_t, dtype=np.int64), "funding": ctx_rate}).to_parquet(
+        ctx / "a.parquet")
+    return t0
+
+
+H = 3_600_000
+
+
+def test_store_funding_pays_at_each_hour_mark_at_the_last_observed_rate(tmp_path):
+    # observations: 1e-5 from t0-30min, 3e-5 from t0+1.5h; none after t0+4h (stale from +7h)
+    _store_with_contexts(tmp_path, "1h", 12, [-H // 2, 3 * H // 2, 4 * H], [1e-5, 3e-5, 2e-5])
+    ds = load_dataset("store:ETH/1h", tmp_path)
+    # bar k opens at t0+kH and pays at its close t0+(k+1)H
+    want = [1e-5, 3e-5, 3e-5, 2e-5, 2e-5, 2e-5, 2e-5, np.nan, np.nan, np.nan, np.nan, np.nan]
+    np.testing.assert_allclose(ds.funding, want)
+
+
+@pytest.mark.parametrize("interval, want", [
+    ("15m", [0, 0, 0, 1e-5, 0, 0, 0, 3e-5]),  # only bars closing on the hour pay
+    ("4h", [1e-5 + 3e-5 * 3, 3e-5 * 4]),  # four payments per bar
+])
+def test_store_funding_follows_the_bar_length(tmp_path, interval, want):
+    _store_with_contexts(tmp_path, interval, len(want), [-H // 2, 3 * H // 2, 5 * H],
+                         [1e-5, 3e-5, 3e-5])
+    np.testing.assert_allclose(load_dataset(f"store:ETH/{interval}", tmp_path).funding, want)
+
+
+def test_a_backtest_on_the_store_pays_its_funding(tmp_path):
+    from quant.backtest import evaluate
+    from quant.data import Dataset
+    from quant.dsl import parse_strategy
+    from quant.sim import SimConfig
+
+    # observed every 2 h until 19 h: marks up to 22 h are paid at 5e-4, later ones are unknown
+    _store_with_contexts(tmp_path, "1h", 48, range(-H, 21 * H, 2 * H), 5e-4)
+    ds = load_dataset("store:ETH/1h", tmp_path)
+    assert ds.funding[:22].tolist() == [5e-4] * 22 and np.isnan(ds.funding[22:]).all()
+    bare = Dataset(ds.time_ms, ds.open, ds.high, ds.low, ds.close, ds.volume, ds.interval)
+    hold = parse_strategy("(strategy (long-entry true) (long-exit false))")
+
+    def final(data, per_hour):
+        return evaluate(hold, data, SimConfig(funding_per_hour=per_hour)).result.equity[-1]
+
+    # unknown bars fall back to the constant rate: with it at 5e-4 too, the same as paying
+    # 5e-4 everywhere; with it at 0, less is paid than that but more than nothing
+    assert final(ds, 5e-4) == pytest.approx(final(bare, 5e-4), rel=1e-12)
+    assert final(bare, 5e-4) < final(ds, 0.0) < final(bare, 0.0)
