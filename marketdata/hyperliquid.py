@@ -159,13 +159,20 @@ class FeedClient:
 
     async def _read(self, ws: aiohttp.ClientWebSocketResponse, stopping: asyncio.Event) -> None:
         # Stopping closes the socket, which ends the receive below: no per-message task or wait.
+        # The server closes a connection that has *sent* nothing for 60 s, however much it
+        # pushes, so the ping follows the time since our last send, not since the last push
+        # (a busy feed was dropped every minute).
         closer = asyncio.create_task(self._close_when(stopping, ws))
+        loop = asyncio.get_running_loop()
+        next_ping = loop.time() + self.ping_interval_s
         try:
             while True:
+                if loop.time() >= next_ping:
+                    await ws.send_str('{"method":"ping"}')
+                    next_ping = loop.time() + self.ping_interval_s
                 try:
-                    msg = await ws.receive(timeout=self.ping_interval_s)
+                    msg = await ws.receive(timeout=max(0.0, next_ping - loop.time()))
                 except asyncio.TimeoutError:
-                    await ws.send_str('{"method":"ping"}')  # keep the 60 s idle timer away
                     continue
                 if msg.type == aiohttp.WSMsgType.TEXT:
                     await self._dispatch(msg.data)

@@ -126,3 +126,33 @@ async def test_reconnect_and_restart_leave_no_gap_and_no_duplicate(nats_server, 
     # every published candle is in the store, once
     stored = CandleStore(tmp_path / "data").read("BTC", "1m").column("t").to_pylist()
     assert set(minutes) <= set(stored) and len(stored) == len(set(stored))
+
+
+async def test_a_busy_feed_keeps_pinging_and_is_not_dropped_as_idle():
+    # The venue (like Hyperliquid) closes a connection that has sent nothing for its idle
+    # limit, however much it pushes. Pushes arrive more often than the ping interval here, so
+    # a client that pinged only after a quiet spell was dropped at every idle limit.
+    from marketdata.hyperliquid import FeedClient, ws_url
+
+    async with run_sim(quiet_config(ws_idle_timeout_s=1.0)) as sim:
+        got: list[str] = []
+
+        async def on_message(channel, data):
+            got.append(channel)
+
+        feed = FeedClient(ws_url(sim.url), [{"type": "bbo", "coin": "BTC"}], on_message,
+                          ping_interval_s=0.3, backoff_initial_s=0.05)
+        stop = asyncio.Event()
+        task = asyncio.create_task(feed.run(stop))
+        await eventually(lambda: feed.connects == 1, what="connect")
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 3.5  # three and a half idle limits
+        px = 50_000
+        while loop.time() < end:
+            px += 1
+            await sim.jump("BTC", str(px))  # a new best bid/offer: a push
+            await asyncio.sleep(0.1)
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert len(got) > 15
+    assert feed.connects == 1, f"dropped as idle: {feed.connects} connections"
