@@ -13,6 +13,7 @@ import shlex
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from loguru import logger
@@ -49,9 +50,18 @@ class Supervisor:
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task] = field(default_factory=list)
 
-    async def start(self) -> None:
+    async def start(self, first: frozenset[str] = frozenset(),
+                    ready: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Start every child; those named in `first` before the others, which wait for
+        `ready()` (e.g. the local exchange listening, so agents do not start by failing)."""
         for child in self.children:
-            self._tasks.append(asyncio.create_task(self._keep_alive(child), name=child.name))
+            if child.name in first:
+                self._tasks.append(asyncio.create_task(self._keep_alive(child), name=child.name))
+        if ready is not None and first:
+            await ready()
+        for child in self.children:
+            if child.name not in first:
+                self._tasks.append(asyncio.create_task(self._keep_alive(child), name=child.name))
 
     async def _spawn(self, child: Child) -> None:
         env = {**os.environ, **child.env, "ORGANISM_PARENT_PID": str(os.getpid())}

@@ -98,7 +98,22 @@ async def _supervise(config, url, processes, duration, config_path, console) -> 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await sup.start()
+    venue_up = config.venue.network == "sim" and any(c.name == VENUE_ENTRY for c in children)
+
+    async def venue_listening() -> None:  # the market-data agent's first connect then succeeds
+        host, port = config.venue.sim.host, config.venue.sim.port
+        deadline = loop.time() + 30.0
+        while loop.time() < deadline and not stop.is_set():
+            try:
+                _, writer = await asyncio.open_connection(host, port)
+                writer.close()
+                return
+            except OSError:
+                await asyncio.sleep(0.2)
+        logger.warning("the local exchange is not listening on {}:{} after 30 s; starting the "
+                       "agents anyway (they retry)", host, port)
+
+    await sup.start(frozenset({VENUE_ENTRY}) if venue_up else frozenset(), venue_listening)
 
     console.print(f"[bold green]organism up[/]: NATS {url}, data {config.data_dir}")
     for c in children:
@@ -106,7 +121,7 @@ async def _supervise(config, url, processes, duration, config_path, console) -> 
         if c.name in KNOWN_AGENTS and config.metrics.enabled and config.metrics.base_port:
             port = f"metrics http://{config.metrics.host}:{config.metrics.base_port + KNOWN_AGENTS.index(c.name)}/metrics"
         console.print(f"  {c.name:<12} {' '.join(c.argv[2:] if c.argv[1:2] == ['-m'] else c.argv)}  {port}")
-    if config.venue.network == "sim" and any(c.name == VENUE_ENTRY for c in children):
+    if venue_up:
         console.print(f"  venue: local exchange http://{config.venue.sim.host}:{config.venue.sim.port}")
     console.print(f"  logs: {logs}   watch: `organism status`, `organism tail '>'`   stop: Ctrl-C")
 
