@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from organism.bench.evolution import paired
 from organism.cli.main import main
 
 KEYS = {"gp_best_oos_sharpe", "random_best_oos_sharpe", "evals_per_s_1_worker",
@@ -18,6 +19,8 @@ def test_quick_bench_reports_every_key(capsys):
     result = json.loads(capsys.readouterr().out)
     assert KEYS <= set(result)
     assert all(result[k] > 0 for k in KEYS if k.startswith("evals_per_s"))
+    assert {"gp_best_fresh_sharpe", "random_best_fresh_sharpe", "oracle_oos_sharpe"} <= set(result)
+    assert result["gp_vs_random"]["oos"]["seeds"] == len(result["seeds"])
 
 
 @pytest.mark.benchmark
@@ -27,3 +30,19 @@ def test_long_run_memory_is_flat(capsys):
                  "--long-generations", "300"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["rss_growth_after_gen50"] < 0.10
+
+
+def test_paired_comparison_counts_wins_and_the_sign_test():
+    r = paired([1.0, 2.0, 0.5, 3.0], [0.0, 1.0, 0.5, 1.0])
+    assert (r["wins"], r["losses"], r["seeds"]) == (3, 0, 4)
+    assert r["mean_diff"] == pytest.approx(1.0)
+    assert r["se"] == pytest.approx(0.8164965809 / 2)
+    assert r["t"] == pytest.approx(2.0 / 0.8164965809)
+    assert r["sign_p"] == pytest.approx(1 / 8)  # the tie is left out: 3 of 3
+
+
+def test_paired_sign_test_of_no_difference_is_not_significant():
+    r = paired([1.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, 1.0])
+    assert r["mean_diff"] == 0 and r["sign_p"] == pytest.approx(11 / 16)
+    one = paired([1.0], [0.0])
+    assert one["se"] is None and one["t"] is None and one["sign_p"] == 0.5
