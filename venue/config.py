@@ -54,6 +54,10 @@ class SimConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     tick_ms: int = 500
     volatility: str = "0.0005"
     history_minutes: int = 600
+    # Older history for the hourly and longer candles (synthetic market): this many hours before
+    # the minute history, four samples an hour, so the market-data agent can backfill the 5000
+    # hourly bars Hyperliquid keeps and evolution has history to search on the first start.
+    history_hours: int = 5000
     # Synthetic liquidity around the fair price: levels per side, half-spread and level spacing
     # (bps), and USD notional per level.
     mm_levels: int = 10

@@ -85,8 +85,9 @@ class CandleStore:
         self.series: dict[tuple[str, str], OrderedDict[int, Candle]] = {}
         self.touched: set[tuple[str, str]] = set()
 
-    def update(self, coin: str, px: Decimal, t_ms: int, volume: Decimal = Decimal(0), trades: int = 0) -> None:
-        for interval in INTERVALS:
+    def update(self, coin: str, px: Decimal, t_ms: int, volume: Decimal = Decimal(0), trades: int = 0,
+               intervals: tuple[str, ...] | None = None) -> None:
+        for interval in INTERVALS if intervals is None else intervals:
             key = (coin, interval)
             series = self.series.setdefault(key, OrderedDict())
             start, end = candle_bounds(interval, t_ms)
@@ -169,14 +170,17 @@ class SyntheticMarket(Market):
     def __init__(self, config: SimConfig, start_ms: int) -> None:
         super().__init__(config)
         self.rng = random.Random(config.seed)
+        self.seed = config.seed
         self.sigma = float(config.volatility)
         self.frozen = config.market == "frozen"
-        self._backfill(config.history_minutes, start_ms)
+        self._backfill(config.history_minutes, config.history_hours, start_ms)
 
-    def _backfill(self, minutes: int, end_ms: int) -> None:
-        """History before the start, one sample a minute, ending at today's start price."""
-        if minutes <= 0:
-            return
+    def _backfill(self, minutes: int, hours: int, end_ms: int) -> None:
+        """History before the start, one sample a minute, ending at today's start price; before
+        that, `hours` of samples every 15 minutes for the hourly and longer candles only (a
+        minute series with holes would be worse than none). The older part has its own random
+        stream, so the minute history and the live path do not depend on `hours`."""
+        minutes = max(0, minutes)
         paths: dict[str, list[Decimal]] = {}
         for coin, px in self.fair.items():
             rev = [px]
@@ -185,10 +189,30 @@ class SyntheticMarket(Market):
                 x *= math.exp(-self.sigma * 8 * self.rng.gauss(0.0, 1.0))
                 rev.append(_round_sig(x))
             paths[coin] = list(reversed(rev))
+        if hours > 0:
+            self._deep_backfill(hours, end_ms - minutes * MINUTE, paths)
+        if minutes <= 0:
+            return
         for i in range(minutes + 1):
             t = end_ms - (minutes - i) * MINUTE
             for coin, path in paths.items():
                 self.candles.update(coin, path[i], t)
+
+    def _deep_backfill(self, hours: int, end_ms: int, first: dict[str, list[Decimal]]) -> None:
+        step = 15 * MINUTE
+        long_intervals = tuple(i for i, span in INTERVALS.items() if span == 0 or span >= 60 * MINUTE)
+        rng = random.Random(f"{self.seed}-deep-history")
+        sigma = self.sigma * 8 * math.sqrt(15)  # the minute history's volatility, per 15 minutes
+        samples = hours * 4
+        for coin, path in first.items():
+            x = float(path[0])
+            rev = []
+            for _ in range(samples):
+                x *= math.exp(-sigma * rng.gauss(0.0, 1.0))
+                rev.append(_round_sig(x))
+            rev.reverse()
+            for i, px in enumerate(rev):
+                self.candles.update(coin, px, end_ms - (samples - i) * step, intervals=long_intervals)
 
     def step(self) -> dict[str, Decimal]:
         if not self.frozen:

@@ -38,6 +38,7 @@ def quiet_config(*accounts: Any, usdc: str = "10000", **overrides: Any) -> SimCo
         market="frozen",
         tick_ms=3_600_000,
         history_minutes=30,
+        history_hours=0,
         ip_weight_per_minute=10**9,
         accounts=tuple(AccountSpec(address=getattr(a, "address", a), usdc=usdc) for a in accounts),
     )

@@ -49,3 +49,32 @@ def test_l2_snapshots_become_the_book(tmp_path: Path, wallet) -> None:
         assert info.all_mids()["BTC"] == "61001"
         venue.jump("BTC", "50001")
         assert info.l2_snapshot("BTC")["levels"][1][0]["px"] == "50002"
+
+
+def test_the_synthetic_market_has_5000_hourly_candles_through_the_sdk(wallet) -> None:
+    # the market-data agent backfills them on the first start, so evolution has history at once
+    with SimThread(quiet_config(wallet, market="synthetic", history_hours=5000,
+                                history_minutes=120)) as venue:
+        info = Info(venue.url, skip_ws=True, timeout=SDK_TIMEOUT_S)
+        now = venue.now_ms()
+        hourly = info.candles_snapshot("BTC", "1h", now - 6000 * 3_600_000, now)
+        minutes = info.candles_snapshot("BTC", "1m", now - 6000 * 60_000, now)
+    assert len(hourly) == 5000  # Hyperliquid keeps 5000 per interval
+    steps = {b["t"] - a["t"] for a, b in zip(hourly, hourly[1:])}
+    assert steps == {3_600_000}
+    assert all(float(c["l"]) <= min(float(c["o"]), float(c["c"])) for c in hourly)
+    assert sum(float(c["h"]) > float(c["l"]) for c in hourly) > 4900  # real ranges, not flat
+    assert len(minutes) == 121  # the minute series is not stretched into the older history
+
+
+def test_older_history_leaves_the_minute_history_and_the_live_path_alone() -> None:
+    from venue.config import SimConfig
+    from venue.market import make_market
+
+    start = 1_790_000_000_000
+    with_old = make_market(SimConfig(history_minutes=90, history_hours=48), start)
+    without = make_market(SimConfig(history_minutes=90, history_hours=0), start)
+    assert (with_old.candles.snapshot("BTC", "1m", 0, start)
+            == without.candles.snapshot("BTC", "1m", 0, start))
+    assert [with_old.step() for _ in range(20)] == [without.step() for _ in range(20)]
+    assert 48 < len(with_old.candles.snapshot("ETH", "1h", 0, start)) <= 48 + 3  # + the minutes
