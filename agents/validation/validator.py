@@ -38,7 +38,7 @@ class Validator:
         self.coins = tuple(coins)
         self.sim = sim
         self.families = FamilyBook(config.pbo_max_family)
-        self.store = StrategyStore(self.data_dir / config.store_dir)
+        self.store = StrategyStore(self.data_dir / config.store_dir, config.keep_failed)
         self._datasets: OrderedDict[str, Dataset | None] = OrderedDict()
         self._max = max_datasets
 

@@ -40,3 +40,6 @@ class ValidationConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     # the agent
     durable: str = "validation"  # JetStream durable shared by every validation agent
     store_dir: str = "strategies"  # validated strategies, relative to organism.data_dir
+    # failed candidates kept on disk (newest first; under store_dir/failed); every report also
+    # stays on the val.report stream and in the recorder's warehouse
+    keep_failed: Annotated[int, msgspec.Meta(ge=0)] = 1000

@@ -37,7 +37,7 @@ def test_validate_prints_every_stage_and_gate_and_keeps_the_strategy(workspace, 
     for text in ("in-sample", "out-of-sample", "walk-forward", "deflated_sharpe", "pbo",
                  "min_backtest_length", "no_lookahead", "readiness score", "FAIL"):
         assert text in out
-    stored = list((d / "data" / "strategies").glob("dsl_0_*.json"))
+    stored = list((d / "data" / "strategies").rglob("dsl_0_*.json"))  # failed/ when failing
     assert len(stored) == 1
     sid = stored[0].stem
     assert main(["--config", cfg, "validate", "--strategy", sid, "--json"]) == 0
@@ -76,7 +76,7 @@ def _chromium() -> str | None:
 def test_html_report_renders_in_headless_chromium(workspace, capsys):
     d, cfg = workspace
     assert main(["--config", cfg, "validate", "--strategy", str(STRATEGY), "--data", DATA]) == 0
-    sid = next((d / "data" / "strategies").glob("dsl_0_*.json")).stem
+    sid = next((d / "data" / "strategies").rglob("dsl_0_*.json")).stem
     page = d / "report.html"
     capsys.readouterr()
     assert main(["--config", cfg, "report", sid, "--html", str(page)]) == 0
