@@ -74,28 +74,30 @@ def paired(a: list[float], b: list[float]) -> dict:
     wins, losses = sum(x > 0 for x in d), sum(x < 0 for x in d)
     m = wins + losses
     p = sum(math.comb(m, k) for k in range(wins, m + 1)) / 2**m if m else 1.0
-    se = statistics.stdev(d) / math.sqrt(n) if n > 1 else None
-    return {"mean_diff": statistics.mean(d), "se": se,
-            "t": statistics.mean(d) / se if se else None, "wins": wins, "losses": losses,
+    mean = math.fsum(d) / n
+    se = math.sqrt(math.fsum((x - mean) ** 2 for x in d) / (n - 1) / n) if n > 1 else None
+    return {"mean_diff": mean, "se": se, "t": mean / se if se else None,
+            "wins": wins, "losses": losses,
             "seeds": n, "sign_p": p}
 
 
 def _quality(args) -> dict:
     from quant.backtest import evaluate
     from quant.gp.baseline import random_search
-    from quant.gp.fitness import in_sample_bars
+    from quant.gp.fitness import finite, in_sample_bars
     from quant.gp.planted import oracle_strategy, planted_edge
     from quant.gp.pool import LocalPool, run_generations
     from quant.gp.search import Search, SearchConfig
 
     from dataclasses import replace
 
-    def sharpe(strategy, data) -> float:
-        return float(evaluate(strategy, data).metrics["sharpe"])
+    def sharpe(strategy, data) -> float:  # a pick that never trades there earns 0, not NaN
+        return finite(evaluate(strategy, data).metrics["sharpe"])
 
     oracle = oracle_strategy()
     rows = []
     for seed in range(args.first_seed, args.first_seed + args.seeds):
+        t0 = time.perf_counter()
         data = planted_edge(seed=seed, bars=args.bars)
         fresh = planted_edge(seed=seed + FRESH_SEED_OFFSET, bars=args.fresh_bars)
         n_in = in_sample_bars(len(data))
@@ -119,6 +121,10 @@ def _quality(args) -> dict:
         row["oracle_fresh_sharpe"] = sharpe(oracle, fresh)
         row["gp_best"] = search.best().dsl
         rows.append(row)
+        print(f"seed {seed}: held-out Sharpe gp {row['gp_oos_sharpe']:.2f} nsga2 "
+              f"{row['nsga2_oos_sharpe']:.2f} random {row['random_oos_sharpe']:.2f} oracle "
+              f"{row['oracle_oos_sharpe']:.2f} ({time.perf_counter() - t0:.0f} s)",
+              file=sys.stderr, flush=True)
 
     def col(key):
         return [r[key] for r in rows]
