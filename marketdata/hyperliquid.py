@@ -22,6 +22,7 @@ from marketdata.candles import Bar
 
 MAINNET_URL = "https://api.hyperliquid.xyz"
 TESTNET_URL = "https://api.hyperliquid-testnet.xyz"
+MAX_FUNDING_ROWS = 500  # fundingHistory answers at most this many rows per call
 MAX_CANDLES = 5000  # Hyperliquid keeps (and returns) at most this many per coin and interval
 
 
@@ -84,6 +85,28 @@ class InfoClient:
             if last < start or len(rows) < MAX_CANDLES:
                 break
             start = last + 1  # the next page starts after the last open time returned
+        return [out[t] for t in sorted(out)]
+
+
+    async def funding_history(self, coin: str, start_ms: int, end_ms: int) -> list[dict]:
+        """Hourly funding payments with time in [start_ms, end_ms] as dicts {t, funding,
+        premium} (floats; `funding` is the hourly rate), paging past the 500-per-call cap."""
+        out: dict[int, dict] = {}
+        start = start_ms
+        while start <= end_ms:
+            rows = await self.post({"type": "fundingHistory", "coin": coin, "startTime": start,
+                                    "endTime": end_ms})
+            if not rows:
+                break
+            for r in rows:
+                t = int(r["time"])
+                if start_ms <= t <= end_ms:
+                    out[t] = {"t": t, "funding": float(r["fundingRate"]),
+                              "premium": float(r.get("premium") or 0.0)}
+            last = max(int(r["time"]) for r in rows)
+            if last < start or len(rows) < MAX_FUNDING_ROWS:
+                break
+            start = last + 1
         return [out[t] for t in sorted(out)]
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 CANDLE_SCHEMA = pa.schema(
@@ -131,24 +132,34 @@ class CandleStore:
         return new.num_rows
 
     def compact(self, coin: str, interval: str, small_bytes: int = 1 << 20) -> None:
-        """Fold the partition's small files into one sorted file (same rows; readers never see a
-        partial set). Large files stay as they are, so the cost stays bounded as history grows."""
-        files = [f for f in self.files(coin, interval) if f.stat().st_size < small_bytes]
-        if len(files) <= 1:
-            return
-        table = pa.concat_tables([pq.read_table(f) for f in files]).sort_by("t")
-        ts = table.column("t").to_numpy()
-        target = self.partition(coin, interval) / f"{int(ts[0])}-{int(ts[-1])}-compact-{uuid.uuid4().hex[:8]}.parquet"
-        _atomic_write(table, target)
-        for f in files:
-            f.unlink()
+        compact_folder(self.partition(coin, interval), small_bytes)
 
-    def append_ctx(self, coin: str, table: pa.Table) -> int:
-        """Asset contexts (funding, mark, oracle ...) for one coin, de-duplicated on t."""
+    def ctx_folder(self, coin: str) -> Path:
         if not _TOKEN.match(coin):
             raise StoreError(f"coin {coin!r} cannot name a store partition")
-        return append_unique(self.root / "asset_ctxs" / f"coin={coin}",
-                             _conform(table, CTX_SCHEMA, fill={}))
+        return self.root / "asset_ctxs" / f"coin={coin}"
+
+    def append_ctx(self, coin: str, table: pa.Table) -> int:
+        """Asset contexts (funding, mark, oracle ...) for one coin, de-duplicated on t; columns
+        missing from `table` (funding history has no prices) are stored as nulls."""
+        folder = self.ctx_folder(coin)
+        missing = {f.name for f in CTX_SCHEMA} - set(table.column_names) - {"t"}
+        for name in sorted(missing):
+            table = table.append_column(name, pa.nulls(table.num_rows, pa.float64()))
+        written = append_unique(folder, _conform(table, CTX_SCHEMA, fill={}))
+        if written and len(list(folder.glob("*.parquet"))) > COMPACT_AFTER_FILES:
+            compact_folder(folder)
+        return written
+
+    def last_ctx_time(self, coin: str, with_funding: bool = True) -> int | None:
+        """The latest asset-context time stored for `coin` (with a funding rate, by default)."""
+        files = sorted(self.ctx_folder(coin).glob("*.parquet"))
+        if not files:
+            return None
+        table = read_range(files, CTX_SCHEMA)
+        if with_funding:
+            table = table.filter(pc.is_valid(table.column("funding")))
+        return int(table.column("t")[-1].as_py()) if table.num_rows else None
 
     # --- reading ----------------------------------------------------------------------------
     def read(self, coin: str, interval: str, start: int | None = None, end: int | None = None) -> pa.Table:
@@ -248,6 +259,20 @@ def append_unique(folder: Path, table: pa.Table) -> int:
     ts = new.column("t").to_numpy()
     _atomic_write(new, folder / f"{int(ts[0])}-{int(ts[-1])}-{uuid.uuid4().hex[:8]}.parquet")
     return new.num_rows
+
+
+def compact_folder(folder: Path, small_bytes: int = 1 << 20) -> None:
+    """Fold a folder's small Parquet files into one sorted file (same rows; readers never see a
+    partial set). Large files stay as they are, so the cost stays bounded as history grows."""
+    files = [f for f in sorted(folder.glob("*.parquet")) if f.stat().st_size < small_bytes]
+    if len(files) <= 1:
+        return
+    table = pa.concat_tables([pq.read_table(f) for f in files]).sort_by("t")
+    ts = table.column("t").to_numpy()
+    target = folder / f"{int(ts[0])}-{int(ts[-1])}-compact-{uuid.uuid4().hex[:8]}.parquet"
+    _atomic_write(table, target)
+    for f in files:
+        f.unlink()
 
 
 def warm_up() -> None:

@@ -15,6 +15,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import aiohttp
+import pyarrow as pa
 from loguru import logger
 from nats.js.errors import NotFoundError
 
@@ -98,6 +99,8 @@ class MarketDataAgent(Agent):
         )
         ctx.spawn(self.feed.run(ctx.stopping), "feed")
         ctx.spawn(self._housekeeping(), "housekeeping")
+        if md.funding_days:
+            ctx.spawn(self._funding_loop(), "funding")
         logger.info("market data from {} for {} × {}", base, ctx.config.market.coins,
                     ctx.config.market.intervals)
 
@@ -254,6 +257,47 @@ class MarketDataAgent(Agent):
                 logger.warning("closed candle {} {} {} not yet published: {}", coin, interval, bar.t, exc)
                 return
             self.unpublished.popleft()
+
+    # --- funding history: hourly payments into the store's asset contexts -------------------------
+    async def _funding_loop(self) -> None:
+        ctx = self.ctx
+        assert ctx is not None
+        md = ctx.config.market_data
+        while True:
+            try:
+                await self.backfill_funding()
+            except Exception:  # a failed round is retried at the next one
+                ctx.bus.metrics.error("funding")
+                logger.exception("storing funding history failed; retrying in {:.0f} s",
+                                 md.funding_refresh_s)
+            await asyncio.sleep(md.funding_refresh_s)
+
+    async def backfill_funding(self) -> int:
+        """Fetch the funding payments since the last one stored (or `funding_days` back) for
+        every coin and append them to the store; returns the rows written."""
+        ctx = self.ctx
+        assert ctx is not None and self.info is not None and self.store is not None
+        md = ctx.config.market_data
+        now_ms = ctx.now_ns() // MS
+        loop = asyncio.get_running_loop()
+        written = 0
+        for coin in ctx.config.market.coins:
+            last = await loop.run_in_executor(self.writer, self.store.last_ctx_time, coin)
+            start = now_ms - md.funding_days * 86_400_000 if last is None else last + 1
+            try:
+                rows = await self.info.funding_history(coin, start, now_ms + 86_400_000)
+            except InfoError as exc:
+                ctx.bus.metrics.error("funding")
+                logger.warning("funding history of {} not fetched: {}", coin, exc)
+                continue
+            if rows:
+                table = pa.Table.from_pylist(rows, schema=pa.schema(
+                    [("t", pa.int64()), ("funding", pa.float64()), ("premium", pa.float64())]))
+                written += await loop.run_in_executor(self.writer, self.store.append_ctx, coin,
+                                                      table)
+        if written:
+            logger.info("stored {} hourly funding payment(s)", written)
+        return written
 
     # --- timers: grace closing, stale streams, retries --------------------------------------------
     async def _housekeeping(self) -> None:

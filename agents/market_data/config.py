@@ -26,6 +26,11 @@ class MarketDataConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     stale_after_s: Seconds = 30.0  # a stream silent this long is reported stale on md.status
     candle_grace_s: Annotated[float, msgspec.Meta(ge=0)] = 5.0
     backfill_max_bars: Annotated[int, msgspec.Meta(ge=0, le=5000)] = 5000  # on first start
+    # hourly funding payments (fundingHistory) into the store's asset contexts, so backtests on
+    # store: data pay the funding that was paid: this many days on the first start, then every
+    # funding_refresh_s; 0 days = off
+    funding_days: Annotated[int, msgspec.Meta(ge=0)] = 365
+    funding_refresh_s: Seconds = 900.0
     backoff_initial_s: Seconds = 0.5
     backoff_max_s: Seconds = 30.0
     replay: ReplayConfig = msgspec.field(default_factory=ReplayConfig)

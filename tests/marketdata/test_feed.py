@@ -156,3 +156,29 @@ async def test_a_busy_feed_keeps_pinging_and_is_not_dropped_as_idle():
         await asyncio.wait_for(task, 10)
     assert len(got) > 15
     assert feed.connects == 1, f"dropped as idle: {feed.connects} connections"
+
+
+async def test_hourly_funding_reaches_the_store_and_the_backtests(nats_server, tmp_path):
+    import numpy as np
+
+    from quant.data import store_funding
+
+    async with run_sim(quiet_config()) as sim:
+        config = agent_config(tmp_path, sim.url, ORGANISM__MARKET_DATA__FUNDING_REFRESH_S="0.2")
+        running = Running(config, nats_server.url)
+        await eventually(lambda: running.agent.feed and running.agent.feed.connects == 1,
+                         what="connect")
+        for _ in range(3):
+            await sim.jump("BTC", "60300")  # a premium, so the rate is not just the interest
+            await sim.advance(3_600_000)  # the venue pays funding at each hour mark
+        paid = [(r["time"], float(r["fundingRate"])) for r in sim.exchange.funding_history["BTC"]]
+        assert len(paid) >= 3
+        store = CandleStore(tmp_path / "data")
+        await eventually(lambda: store.last_ctx_time("BTC") == paid[-1][0], timeout=10,
+                         what="the last payment stored")
+        assert await running.agent.backfill_funding() == 0  # asks only for what is new
+        await running.close()
+    # a bar closing at an hour mark pays the rate of that mark, in a backtest on store: data
+    marks = np.array([t for t, _ in paid], dtype=np.int64)
+    got = store_funding(tmp_path / "data", "BTC", marks - 3_600_000, 3_600_000)
+    np.testing.assert_allclose(got, [rate for _, rate in paid])

@@ -62,3 +62,20 @@ def test_duckdb_views_and_bad_names(tmp_path):
         s.append("../x", "1h", rows(0, 1))
     with pytest.raises(StoreError, match="interval '7h' unknown"):
         s.append("BTC", "7h", rows(0, 1))
+
+
+def test_funding_history_rows_are_kept_compacted_and_found(tmp_path, monkeypatch):
+    monkeypatch.setattr(store_mod, "COMPACT_AFTER_FILES", 8)
+    s = CandleStore(tmp_path)
+    assert s.last_ctx_time("BTC") is None
+    for i in range(20):  # an hourly refresh: one small file each
+        table = pa.Table.from_pylist([{"t": i * H, "funding": 1e-5 * i, "premium": 0.0}])
+        assert s.append_ctx("BTC", table) == 1
+    assert s.append_ctx("BTC", pa.Table.from_pylist([{"t": 0, "funding": 9.0, "premium": 0.0}])) == 0
+    assert len(list(s.ctx_folder("BTC").glob("*.parquet"))) <= 8
+    assert s.last_ctx_time("BTC") == 19 * H
+    # a context snapshot without funding does not count as the last payment
+    s.append_ctx("BTC", pa.Table.from_pylist([{"t": 30 * H, "mark_px": 1.0}]))
+    assert s.last_ctx_time("BTC") == 19 * H
+    got = s.duckdb().execute("SELECT count(*), max(funding) FROM asset_ctxs").fetchone()
+    assert got[0] == 21 and got[1] == pytest.approx(19e-5)
