@@ -57,3 +57,4 @@ class EvolutionProgress(Message, frozen=True, kw_only=True):
     trials: int
     evals_per_s: float
     operator_rates: dict[str, float] = {}
+    island_best: list[float] = []  # best general fitness on each island, by island index

@@ -91,7 +91,8 @@ class MarketRun:
         return EvolutionProgress(
             ts_event=now_ns, ts_init=now_ns, run_id=self.run_id, generation=st.generation,
             best_fitness=st.best, median_fitness=st.median, diversity=st.diversity,
-            trials=st.trials, evals_per_s=evals_per_s, operator_rates=dict(st.operator_rates))
+            trials=st.trials, evals_per_s=evals_per_s, operator_rates=dict(st.operator_rates),
+            island_best=list(st.island_best))
 
     def new_candidates(self, now_ns: int) -> list[StrategyCandidate]:
         """Hall-of-fame members that pass the limits and were not published yet by this run

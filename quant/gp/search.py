@@ -96,7 +96,7 @@ class GenerationStats:
     trials: int
     evaluated: int  # genomes sent for evaluation this generation
     operator_rates: dict[str, float]
-    island_best: list[float] = field(default_factory=list)
+    island_best: list[float] = field(default_factory=list)  # general score, not specialist
 
 
 @dataclass(frozen=True)
@@ -393,7 +393,8 @@ class Search:
             trials=self.trials.count,
             evaluated=evaluated,
             operator_rates={k: round(v, 4) for k, v in self.bandit.rates.items()},
-            island_best=[max(ind.score for ind in pop) for pop in self.islands],
+            island_best=[max(getattr(ind, "general_score", ind.score) for ind in pop)
+                         for pop in self.islands],
         )
 
     def abandon(self) -> None:

@@ -142,6 +142,7 @@ async def test_evolution_agent_publishes_progress_and_candidates_and_heeds_death
         assert p.run_id.startswith("data0-") and p.trials > 0 and p.evals_per_s > 0
         assert set(p.operator_rates) >= {"cx_subtree", "mut_uniform"}
         assert abs(sum(p.operator_rates.values()) - 1.0) < 1e-3
+        assert len(p.island_best) == 1 and p.island_best[0] == p.best_fitness
 
         # candidates are stored once each, with the trial count and the Sharpe variance
         js_sub = await bus.js.subscribe(subjects.evo_candidate(), ordered_consumer=True)

@@ -130,6 +130,10 @@ def test_regime_segments_travel_with_results_and_specialist_islands_differ(pool,
     # an individual scored on a specialist island carries a regime-blended score
     spec = search.islands[1][0]
     assert spec.score != spec.general_score or spec.result["trades"] < SMALL["min_trades"]
+    # progress reports each island's best in general fitness, comparable across islands
+    st = search.last_stats
+    assert len(st.island_best) == 3 and max(st.island_best) == st.best
+    assert st.island_best == [max(i.general_score for i in pop) for pop in search.islands]
 
 
 def test_local_pool_with_two_processes_gives_identical_results(market):

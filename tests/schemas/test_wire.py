@@ -105,3 +105,11 @@ def test_new_fields_with_defaults_keep_old_messages_decodable():
 
     old = msgspec.json.encode(V1(ts_event=1, ts_init=1, coin="BTC"))
     assert msgspec.json.decode(old, type=V2) == V2(ts_event=1, ts_init=1, coin="BTC")
+
+
+def test_progress_before_per_island_bests_still_decodes():
+    """EvolutionProgress grew `island_best`: yesterday's bytes decode with an empty list."""
+    old = decode((GOLDEN / "EvolutionProgress.json").read_bytes())
+    assert old.island_best == []
+    new = msgspec.structs.replace(old, island_best=[1.7, 0.4])
+    assert decode(encode(new)) == new
