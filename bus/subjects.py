@@ -129,6 +129,11 @@ def sys_clock() -> str:
     return "sys.clock"
 
 
+def sys_warehouse_query() -> str:
+    """Read-only SQL for the recorder's warehouse, request/reply (core NATS, never stored)."""
+    return "sys.warehouse.query"
+
+
 def ctl_kill() -> str:
     return "ctl.kill"
 

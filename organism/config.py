@@ -91,6 +91,7 @@ class SupervisorSection(_Section):
 class RecorderSection(_Section):
     database: str = "warehouse.duckdb"  # relative to organism.data_dir
     batch_size: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 256
+    query_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0  # sys.warehouse.query limit
 
 
 Interval = Literal[

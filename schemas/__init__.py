@@ -35,6 +35,8 @@ from schemas.system import (
     KillSwitch,
     ResumeTrading,
     TradingStateChanged,
+    WarehouseQuery,
+    WarehouseResult,
 )
 from schemas.validation import GateResult, StageResult, ValidationReport
 
@@ -69,6 +71,8 @@ ALL_MESSAGES: tuple[type[Message], ...] = (
     KillSwitch,
     ResumeTrading,
     TradingStateChanged,
+    WarehouseQuery,
+    WarehouseResult,
 )
 
 AnyMessage = Union[ALL_MESSAGES]  # type: ignore[valid-type]

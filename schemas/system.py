@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal, Union
+
+import msgspec
 
 from schemas.base import Ident, Message, Nanos
 
@@ -67,3 +69,27 @@ class TradingStateChanged(Message, frozen=True, kw_only=True):
     previous: TradingStateName | None = None
     reason: str
     breaker: str = ""  # which breaker tripped, if any
+
+
+Cell = Union[bool, int, float, str, None]
+
+
+class WarehouseQuery(Message, frozen=True, kw_only=True):
+    """A read-only SQL query for the recorder's DuckDB warehouse (`sys.warehouse.query`,
+    request/reply): the file is the recorder's while it runs, so questions go through it."""
+
+    sql: Annotated[str, msgspec.Meta(min_length=1, max_length=100_000)]
+    max_rows: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 1000
+
+
+class WarehouseResult(Message, frozen=True, kw_only=True):
+    """The answer: column names and DuckDB types, rows (numbers, text, booleans and nulls;
+    DECIMAL, timestamps and nested values as text), whether more rows existed, or an error that
+    says what to fix."""
+
+    columns: list[str] = []
+    types: list[str] = []
+    rows: list[list[Cell]] = []
+    truncated: bool = False
+    error: str = ""
+    elapsed_ms: float = 0.0

@@ -1,20 +1,25 @@
 """The recorder: every JetStream stream into the DuckDB warehouse.
 
 One durable consumer per stream (`recorder`), batch handler, ack after the DuckDB commit: a crash
-or SIGTERM loses nothing and a redelivery is written once.
+or SIGTERM loses nothing and a redelivery is written once. DuckDB lets one process hold the file
+for writing and nobody else read it meanwhile, so the recorder also answers read-only SQL on
+`sys.warehouse.query` (`organism sql`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import msgspec
 from loguru import logger
 
-from agents.recorder.warehouse import Row, Warehouse
+from agents.recorder.warehouse import QueryError, Row, Warehouse
+from bus import subjects
 from bus.connection import Delivery
 from bus.jetstream import STREAMS
 from bus.runtime import Agent, AgentContext
+from schemas import WarehouseQuery, WarehouseResult
 
 
 class RecorderAgent(Agent):
@@ -22,12 +27,16 @@ class RecorderAgent(Agent):
 
     def __init__(self) -> None:
         self.warehouse: Warehouse | None = None
+        self.ctx: AgentContext | None = None
 
     async def start(self, ctx: AgentContext) -> None:
+        self.ctx = ctx
         path = ctx.data_dir / ctx.config.recorder.database
         self.warehouse = Warehouse(path)
         logger.info("recording into {} ({} rows so far)", path, self.warehouse.count())
         batch = ctx.config.recorder.batch_size
+        await ctx.bus.subscribe(subjects.sys_warehouse_query(), self._query,
+                                message_type=WarehouseQuery)
         for spec in STREAMS:
             await ctx.bus.consume(
                 spec.name,
@@ -58,6 +67,27 @@ class RecorderAgent(Agent):
             self.warehouse.write(rows)
 
         return write
+
+    async def _query(self, d: Delivery) -> WarehouseResult:
+        """`organism sql`: a read-only query on a cursor of its own, off the event loop, so
+        recording goes on meanwhile. Too many rows for one NATS message are cut, and said so."""
+        q: WarehouseQuery = d.message
+        assert self.warehouse is not None and self.ctx is not None
+        started = time.perf_counter()
+        now = time.time_ns()
+        try:
+            ans = await asyncio.to_thread(self.warehouse.query, q.sql, q.max_rows,
+                                          self.ctx.config.recorder.query_timeout_s)
+        except QueryError as exc:
+            return WarehouseResult(ts_event=now, ts_init=now, error=str(exc),
+                                   elapsed_ms=(time.perf_counter() - started) * 1e3)
+        rows, truncated = ans.rows, ans.truncated
+        limit = max(1024, self.ctx.bus.nc.max_payload - 4096)
+        while rows and len(msgspec.json.encode(rows)) > limit:
+            rows, truncated = rows[: len(rows) // 2], True
+        return WarehouseResult(ts_event=now, ts_init=now, columns=ans.columns, types=ans.types,
+                               rows=rows, truncated=truncated,
+                               elapsed_ms=(time.perf_counter() - started) * 1e3)
 
     async def stop(self) -> None:
         if self.warehouse is not None:

@@ -73,6 +73,66 @@ class Row:
     payload: str
 
 
+READ_ONLY = frozenset({"SELECT", "EXPLAIN", "PRAGMA"})
+
+
+class QueryError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class QueryAnswer:
+    columns: list[str]
+    types: list[str]
+    rows: list[list]
+    truncated: bool
+
+
+def _cell(v):
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    if isinstance(v, (bytes, bytearray)):
+        return bytes(v).hex()
+    if isinstance(v, (list, tuple, dict)):
+        import json
+
+        return json.dumps(v, default=str)
+    return str(v)  # Decimal, dates and times, UUID, intervals: their text
+
+
+def run_query(con: duckdb.DuckDBPyConnection, sql: str, max_rows: int,
+              timeout_s: float = 30.0) -> QueryAnswer:
+    """One read-only statement (SELECT, EXPLAIN, PRAGMA) on `con`; anything else is refused
+    before it runs."""
+    import threading
+
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise QueryError(f"the SQL does not parse: {exc}") from None
+    if len(statements) != 1:
+        raise QueryError(f"give exactly one statement, got {len(statements)}")
+    kind = statements[0].type.name
+    if kind not in READ_ONLY:
+        raise QueryError(f"only read-only queries (SELECT, EXPLAIN, PRAGMA) run here, not "
+                         f"{kind}; the warehouse is written by the recorder alone")
+    timer = threading.Timer(timeout_s, con.interrupt)
+    timer.start()
+    try:
+        rel = con.execute(sql)
+        columns = [d[0] for d in rel.description or []]
+        types = [str(d[1]) for d in rel.description or []]
+        fetched = rel.fetchmany(max_rows + 1)
+    except duckdb.InterruptException:
+        raise QueryError(f"the query ran longer than {timeout_s:g} s and was stopped") from None
+    except duckdb.Error as exc:
+        raise QueryError(str(exc).splitlines()[0]) from None
+    finally:
+        timer.cancel()
+    rows = [[_cell(v) for v in row] for row in fetched[:max_rows]]
+    return QueryAnswer(columns, types, rows, len(fetched) > max_rows)
+
+
 class Warehouse:
     """One writer per file: the recorder owns this connection."""
 
@@ -102,6 +162,11 @@ class Warehouse:
         finally:
             self.con.unregister("incoming")
         return len(rows)
+
+    def query(self, sql: str, max_rows: int, timeout_s: float = 30.0) -> QueryAnswer:
+        """Run one read-only statement on a cursor of its own (safe beside the writer, from
+        another thread); at most max_rows rows, interrupted after timeout_s."""
+        return run_query(self.con.cursor(), sql, max_rows, timeout_s)
 
     def count(self) -> int:
         return self._sql("SELECT count(*) FROM messages")[0][0]

@@ -21,6 +21,7 @@ COMMANDS: tuple[str, ...] = (
     "organism.cli.validate_cmd",  # validate
     "organism.cli.report_cmd",  # report
     "organism.cli.data_cmd",
+    "organism.cli.sql_cmd",  # sql
 )
 
 

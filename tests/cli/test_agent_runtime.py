@@ -67,6 +67,24 @@ async def _publish(url: str, n: int, tag: str) -> None:
     await bus.drain()
 
 
+async def _warehouse_rows(url: str, sql: str):
+    from nats.errors import NoRespondersError
+
+    from schemas import WarehouseQuery, WarehouseResult
+
+    bus = await Bus.connect(ConnectOptions(url=url, name="asker"))
+    try:
+        now = time.time_ns()
+        res = await bus.request(subjects.sys_warehouse_query(),
+                                WarehouseQuery(ts_event=now, ts_init=now, sql=sql),
+                                reply_type=WarehouseResult, timeout=5)
+        return res.rows
+    except NoRespondersError:  # the recorder is not subscribed yet
+        return None
+    finally:
+        await bus.drain()
+
+
 async def _acked(url: str) -> int:
     bus = await Bus.connect(ConnectOptions(url=url, name="inspector"))
     try:
@@ -105,3 +123,35 @@ def test_sigterm_drain_loses_no_acknowledged_message(organism_env, nats_server, 
     ).fetchone()
     con.close()
     assert rows[0] == n and rows[1] == n and rows[3] == n
+
+
+def test_sql_reads_the_warehouse_while_the_recorder_holds_it_and_after(organism_env, nats_server,
+                                                                        tmp_path):
+    """`organism sql` asks the running recorder (DuckDB lets nobody else open the file), and
+    opens the file itself once the recorder is gone; writes are refused either way."""
+    n = 25
+    asyncio.run(_publish(nats_server.url, n, "sql"))
+    env = dict(organism_env, ORGANISM__RECORDER__BATCH_SIZE="10")
+    rec = organism("agent", "recorder", env=env)
+    query = ("SELECT count(*) AS n, min(payload->>'operator') AS who FROM messages "
+             "WHERE stream = 'CONTROL' AND payload->>'operator' = 'sql'")
+    wait_sync(lambda: asyncio.run(_warehouse_rows(nats_server.url, query)) == [[n, "sql"]],
+              timeout=30, what="the recorder to store the messages and answer queries")
+    live = run_organism("sql", query, "--json", env=env)
+    assert live.returncode == 0, live.stderr
+    assert json.loads(live.stdout) == {"n": n, "who": "sql"}
+    few = run_organism("sql", "SELECT seq FROM messages ORDER BY seq", "--max-rows", "3", env=env)
+    assert few.returncode == 0 and "more rows exist" in few.stderr
+    assert len([ln for ln in few.stdout.splitlines() if ln.strip(" │┃").isdigit()]) == 3
+    refused = run_organism("sql", "DELETE FROM messages", env=env)
+    assert refused.returncode == 1 and "only read-only queries" in refused.stderr
+    bad = run_organism("sql", "SELECT nope FROM messages", env=env)
+    assert bad.returncode == 1 and "nope" in bad.stderr
+    rec.send_signal(signal.SIGTERM)
+    assert rec.wait(timeout=30) == 0
+    after = run_organism("sql", query, "--json", env=env)  # nobody answers: the file itself
+    assert after.returncode == 0, after.stderr
+    assert json.loads(after.stdout) == {"n": n, "who": "sql"}
+    con = duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb"), read_only=True)
+    assert con.execute("SELECT count(*) FROM messages").fetchone()[0] >= n  # nothing deleted
+    con.close()

@@ -124,4 +124,10 @@ EXAMPLES = {
     "TradingStateChanged": TradingStateChanged(ts_event=T0, ts_init=T0, state="HALTED",
                                                previous="ACTIVE", reason="daily loss 3.1 %",
                                                breaker="daily_loss"),
+    "WarehouseQuery": WarehouseQuery(ts_event=T0, ts_init=T0,
+                                     sql="SELECT coin, count(*) FROM candles GROUP BY coin",
+                                     max_rows=100),
+    "WarehouseResult": WarehouseResult(ts_event=T0, ts_init=T0, columns=["coin", "n"],
+                                       types=["VARCHAR", "BIGINT"], rows=[["BTC", 120], ["ETH", 118]],
+                                       truncated=False, elapsed_ms=3.2),
 }
