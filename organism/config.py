@@ -86,6 +86,11 @@ class SupervisorSection(_Section):
     restart_backoff_max_s: PositiveSeconds = 30.0
     stable_after_s: PositiveSeconds = 60.0
     stop_timeout_s: PositiveSeconds = 10.0
+    # CPU priority of agent processes (nice 0..19; higher yields more), applied by `organism
+    # agent NAME` and inherited by the agent's worker processes. Research that can use every
+    # core (evolution, its evaluators, validation) must not slow market data, risk or execution.
+    nice: dict[str, Annotated[int, msgspec.Meta(ge=0, le=19)]] = msgspec.field(
+        default_factory=lambda: {"evolution": 10, "evaluator": 10, "validation": 5})
 
 
 class RecorderSection(_Section):

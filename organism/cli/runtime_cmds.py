@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import sys
 import time
@@ -79,9 +80,19 @@ def cmd_agent(args: argparse.Namespace) -> int:
     except UnknownAgent as exc:
         print(f"organism agent: {exc}", file=sys.stderr)
         return 2
+    lower_priority(args.name, config.supervisor.nice.get(args.name, 0))
     return asyncio.run(
         run_agent(cls(), config, url=args.url, metrics_port=args.metrics_port)
     )
+
+
+def lower_priority(agent: str, nice: int) -> int:
+    """Raise this process's niceness to at least `nice` (never lower it: that needs root);
+    returns the niceness now in force."""
+    current = os.nice(0)
+    if nice > current:
+        current = os.nice(nice - current)
+    return current
 
 
 # --- nats --------------------------------------------------------------------------------------

@@ -155,3 +155,14 @@ def test_sql_reads_the_warehouse_while_the_recorder_holds_it_and_after(organism_
     con = duckdb.connect(str(tmp_path / "data" / "warehouse.duckdb"), read_only=True)
     assert con.execute("SELECT count(*) FROM messages").fetchone()[0] >= n  # nothing deleted
     con.close()
+
+
+def test_agents_run_at_their_configured_priority(organism_env):
+    import psutil
+
+    env = dict(organism_env, ORGANISM__SUPERVISOR__NICE="{ recorder = 7 }")
+    p = organism("agent", "recorder", env=env)
+    wait_sync(lambda: psutil.Process(p.pid).nice() == 7, timeout=30,
+              what="the recorder to lower its priority to nice 7")
+    p.kill()  # (priority is all this test is about; stopping is tested above)
+    p.wait(timeout=30)
