@@ -125,3 +125,30 @@ def test_the_readme_lists_every_primitive():
     text = (Path(__file__).resolve().parents[2] / "quant" / "README.md").read_text()
     for p in PRIMITIVES.values():
         assert f"`({p.symbol} " in text or f"`{p.symbol}`" in text, p.key
+
+
+@given(st.lists(st.sampled_from(["(", ")", " ", "\n", "\t", ";", "x", "sma", "1.5", "\r", "é",
+                                 "\u00a0"]), max_size=60))
+def test_every_token_is_found_where_the_reader_says(parts):
+    # the reader's line and column point at the atom's text and at each list's '('
+    from quant.dsl import _List, _read
+
+    text = "".join(parts)
+    try:
+        forms = _read(text)
+    except DslError as exc:
+        lines = text.split("\n")
+        assert lines[exc.line - 1][exc.col - 1] in "()"
+        return
+    lines = text.split("\n")
+
+    def check(sx):
+        if isinstance(sx, _List):
+            assert lines[sx.line - 1][sx.col - 1] == "("
+            for item in sx.items:
+                check(item)
+        else:
+            assert lines[sx.line - 1][sx.col - 1:sx.col - 1 + len(sx.text)] == sx.text
+
+    for form in forms:
+        check(form)
