@@ -6,8 +6,9 @@ Three modes, one generator:
   is luck; the honest-discovery benchmark counts how often the organism is fooled.
 - `edge`: the same noise plus a weak planted edge that a rule in the strategy grammar captures:
   the next bar's expected return is +mu when close > SMA(close, N) and -mu otherwise. `mu` is
-  set so the oracle rule (long above the SMA, short below, taker fees on every flip) earns the
-  requested annualised Sharpe after costs; the realised oracle Sharpe is reported.
+  set so the oracle rule (long above the SMA, short below) earns the requested annualised
+  Sharpe through the real backtest: next-open fills, taker fee and slippage on every fill, the
+  market's funding. The realised oracle Sharpe is reported.
 - `regimes`: trend-up, trend-down, range (mean-reverting) and high-volatility regimes with
   their own drifts, for exercising regime detection (predictable in part, by design).
 
@@ -202,15 +203,6 @@ def _build(spec: SynthSpec, mu_edge: float):
     )
 
 
-def _oracle_returns(close: np.ndarray, signal: np.ndarray, fee_bps: float) -> np.ndarray:
-    """Per-bar net returns of the oracle: position signal[t-1] held over bar t, fee on changes."""
-    r = np.zeros_like(close)
-    r[1:] = close[1:] / close[:-1] - 1.0
-    pos = np.r_[0.0, signal[:-1]]
-    turnover = np.abs(np.diff(np.r_[0.0, pos]))
-    return pos * r - turnover * fee_bps * 1e-4
-
-
 def _annual_sharpe(r: np.ndarray, bars_per_year: float) -> float:
     sd = r.std(ddof=1)
     return float(r.mean() / sd * math.sqrt(bars_per_year)) if sd > 0 else float("nan")
@@ -218,13 +210,23 @@ def _annual_sharpe(r: np.ndarray, bars_per_year: float) -> float:
 
 def generate(spec: SynthSpec) -> SyntheticMarket:
     """Build the market described by `spec`; the same spec gives the same bytes."""
-    n = spec.bars
+    mu_edge = calibrated_edge_mu(spec) if spec.mode == "edge" else 0.0
+    dataset, reg, _ = _market(spec, mu_edge)
     names = REGIME_NAMES[spec.mode]
+    oracle_sharpe, oracle_dsl = float("nan"), ""
+    if spec.mode == "edge":
+        oracle_dsl = _oracle_dsl(spec.edge_window)
+        oracle_sharpe = _annual_sharpe(_oracle_returns(dataset, spec), dataset.bars_per_year)
+    return SyntheticMarket(dataset, spec, reg, names, oracle_sharpe, oracle_dsl)
+
+
+def _market(spec: SynthSpec, mu_edge: float) -> tuple[Dataset, np.ndarray, np.ndarray]:
+    """The dataset (prices, volume, funding), regimes and planted-rule states."""
+    n = spec.bars
     sec = interval_seconds(spec.interval)
     bars_per_year = SECONDS_PER_YEAR / sec
     sigma_bar = spec.annual_vol / math.sqrt(bars_per_year)
     rng = np.random.default_rng([spec.seed, 1])  # volume and funding draws
-    mu_edge = calibrated_edge_mu(spec) if spec.mode == "edge" else 0.0
     o, h, l, c, reg, sig = _build(spec, mu_edge)
 
     volume = rng.lognormal(3.0, 0.5, n)
@@ -244,19 +246,26 @@ def generate(spec: SynthSpec) -> SyntheticMarket:
     if spec.mode == "edge":
         name += f",edge={spec.edge:g}"
     dataset = Dataset(time_ms, o, h, l, c, volume, spec.interval, funding, name)
+    return dataset, reg, sig
 
-    oracle_sharpe, oracle_dsl = float("nan"), ""
-    if spec.mode == "edge":
-        oracle_sharpe = _annual_sharpe(_oracle_returns(c, sig, spec.fee_bps), bars_per_year)
-        w = spec.edge_window
-        oracle_dsl = (
-            "(strategy\n"
-            f"  (long-entry (> close (sma close {w})))\n"
-            f"  (long-exit (< close (sma close {w})))\n"
-            f"  (short-entry (< close (sma close {w})))\n"
-            f"  (short-exit (> close (sma close {w}))))"
-        )
-    return SyntheticMarket(dataset, spec, reg, names, oracle_sharpe, oracle_dsl)
+
+def _oracle_dsl(window: int) -> str:
+    return ("(strategy\n"
+            f"  (long-entry (> close (sma close {window})))\n"
+            f"  (long-exit (< close (sma close {window})))\n"
+            f"  (short-entry (< close (sma close {window})))\n"
+            f"  (short-exit (> close (sma close {window}))))")
+
+
+def _oracle_returns(dataset: Dataset, spec: SynthSpec) -> np.ndarray:
+    """Per-bar returns of the oracle rule through the real backtest: next-open fills, the
+    spec's fee plus the default slippage on every fill, the market's funding."""
+    from quant.backtest import evaluate
+    from quant.dsl import parse_strategy
+    from quant.sim import SimConfig
+
+    oracle = parse_strategy(_oracle_dsl(spec.edge_window))
+    return evaluate(oracle, dataset, SimConfig(fee_bps=spec.fee_bps)).result.returns
 
 
 _CALIBRATION_SEEDS = tuple(range(20_240_101, 20_240_109))  # 8 independent paths
@@ -265,7 +274,8 @@ _CALIBRATION_BARS = 50_000
 
 def calibrated_edge_mu(spec: SynthSpec) -> float:
     """The planted edge per bar (log return) that gives the oracle `spec.edge` annual Sharpe
-    after costs, measured on the pooled returns of 8 long independent paths (400k bars). It
+    through the backtest (quant.backtest with the default costs, `spec.fee_bps` as the fee),
+    measured on the pooled returns of 8 long independent paths (400k bars). It
     depends only on the process (interval, volatility, window, jumps, fees), not on the seed:
     a fresh seed is fresh data from the same process."""
     key = SynthSpec(
@@ -282,21 +292,14 @@ def _calibrate(key: SynthSpec) -> float:
     sd = key.annual_vol / math.sqrt(bars_per_year)
     mu = key.edge / math.sqrt(bars_per_year) * sd
     for _ in range(8):
-        pooled = []
-        for seed in _CALIBRATION_SEEDS:
-            c, sig = _sample(replace(key, seed=seed), mu)
-            pooled.append(_oracle_returns(c, sig, key.fee_bps))
+        pooled = [_oracle_returns(_market(replace(key, seed=seed), mu)[0], key)
+                  for seed in _CALIBRATION_SEEDS]
         got = _annual_sharpe(np.concatenate(pooled), bars_per_year)
         # Sharpe is close to linear in mu around the target: a proportional step converges fast
         mu += (key.edge - got) / math.sqrt(bars_per_year) * sd
         if abs(key.edge - got) < 0.01:
             break
     return float(mu)
-
-
-def _sample(spec: SynthSpec, mu_edge: float) -> tuple[np.ndarray, np.ndarray]:
-    m = _build(spec, mu_edge)
-    return m[3], m[5]
 
 
 def parse_options(text: str) -> SynthSpec:

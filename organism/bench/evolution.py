@@ -1,8 +1,8 @@
 """`organism bench evolution`: is evolution better than blind search, how fast does it evaluate,
 and does a long run hold its memory flat.
 
-- Quality, on planted-edge markets (quant.gp.planted, calibrated for an oracle Sharpe of 2.5
-  after costs; through the backtest the oracle measures about 2.0 on fresh data) of `--seeds`
+- Quality, on planted-edge markets (quant.gp.planted: the oracle earns Sharpe 2.5 through the
+  backtest, every cost paid; calibrated on the process, so one sample varies) of `--seeds`
   seeds from `--first-seed`: GP for G generations (`gp_*`: double tournament, the default;
   `nsga2_*`: the same search with NSGA-II selection) vs random search given the same number of
   distinct evaluations as the default GP. Each picks its best genome by its score on the

@@ -2,7 +2,7 @@
 
 The rule planted is the one the strategy grammar expresses as `(> close (sma close W))`: the next
 bar's expected return is +mu above the SMA and -mu below, with mu calibrated on the process so the
-oracle (long above, short below, taker fees on every flip) earns `edge` annual Sharpe after costs.
+oracle (long above, short below) earns `edge` annual Sharpe through the backtest, every cost paid.
 Volatility clusters, regimes switch, jumps happen: finding the edge is not a toy problem.
 `planted[:seed=S,bars=N,edge=SHARPE,window=W]` is kept as a spec for evolution's commands.
 """
