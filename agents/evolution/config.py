@@ -23,7 +23,7 @@ class EvolutionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     population: Annotated[int, msgspec.Meta(ge=4)] = 64  # per island
     islands: PositiveInt = 2
     seed: int = 0
-    selection: Literal["double-tournament", "nsga2"] = "double-tournament"
+    selection: Literal["double-tournament", "nsga2"] = "nsga2"
     min_trades: PositiveInt = 30
     hof_size: PositiveInt = 20
     seed_strategies: str = ""  # folder of .dsl files seeding the first population

@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--template", default="trend-filter", metavar="NAME",
                    help="the template the ga mode tunes (a built-in name or a .dsl file)")
     p.add_argument("--selection", choices=("double-tournament", "nsga2"),
-                   default="double-tournament")
+                   default="nsga2")
     p.add_argument("--min-trades", type=int, default=30, metavar="N")
     p.add_argument("--hall-of-fame", type=int, default=10, metavar="N")
     p.add_argument("--quiet", action="store_true", help="no progress display")

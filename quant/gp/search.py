@@ -13,8 +13,9 @@ gives the same run whatever else the process does.
 Scoring: `score = sharpe − drawdown_weight · max_drawdown − complexity_weight · size −
 death_penalty · penalty` on the in-sample bars, Sharpe floored at −2; a genome with fewer than
 `min_trades` trades scores −3 + trades / min_trades (a gradient toward trading at all).
-Selection rewards score and punishes drawdown and complexity: double tournament (score, then
-parsimony by size) or NSGA-II on (score, max drawdown, size). With several islands and
+Selection rewards score and punishes drawdown and complexity: NSGA-II on (score, max drawdown,
+size), the default, or double tournament (score, then parsimony by size); on planted-edge
+markets NSGA-II's picks held up better out of sample (organism bench evolution). With several islands and
 `specialist_islands`, island k ≥ 1 blends in the Sharpe of regime k−1 (regime-aware fitness);
 migration around the ring spreads what each island found.
 """
@@ -54,7 +55,7 @@ class SearchConfig:
     islands: int = 1
     seed: int = 0
     mode: str = "gp"  # "gp" (trees evolve) | "ga" (one template's numbers only)
-    selection: str = "double-tournament"  # | "nsga2"
+    selection: str = "nsga2"  # | "double-tournament" (measured: organism bench evolution)
     tournament_size: int = 5
     parsimony_size: float = 1.4  # DEAP's double tournament: 1..2, size pressure
     elite: int = 2  # per island, double tournament only
