@@ -90,6 +90,12 @@ class CandleCloser:
             self.current = None
         return out
 
+    def skips(self, bar: Bar) -> bool:
+        """Whether `bar` is later than the candle after the newest one seen (open or closed):
+        the pushes jumped over candles, which only REST can supply now."""
+        ref = self.current.t if self.current is not None else self.last_closed
+        return ref is not None and bar.t > ref + self.interval_ms
+
     def backfill_from(self) -> int | None:
         """Open time from which REST should be asked for missing candles (None: no history)."""
         return None if self.last_closed is None else self.last_closed + self.interval_ms

@@ -148,7 +148,13 @@ class MarketDataAgent(Agent):
                 self._seen("candle", coin)
                 closer = self.closers.get((coin, interval))
                 if closer is not None:
-                    await self._publish_closed(coin, interval, closer.on_push(Bar.from_wire(data), now // MS))
+                    bar = Bar.from_wire(data)
+                    if closer.skips(bar):
+                        # pushes jumped over candles (lost, or minutes passed before the
+                        # subscription took): fetch them before anything later is published
+                        await self._backfill(coin, interval, closer,
+                                             " skipped by the pushes")
+                    await self._publish_closed(coin, interval, closer.on_push(bar, now // MS))
             elif channel == "l2Book":
                 self._seen("book", data["coin"])
                 await ctx.bus.publish(subjects.md_book(data["coin"]), convert.book(data, now))
@@ -182,36 +188,42 @@ class MarketDataAgent(Agent):
 
     async def _on_connected(self, reconnected: bool) -> None:
         """After (re)subscribing: fetch the closed candles missed while away, publish them once."""
+        for (coin, interval), closer in self.closers.items():
+            await self._backfill(coin, interval, closer,
+                                 " after a reconnect" if reconnected else "")
+
+    async def _backfill(self, coin: str, interval: str, closer: CandleCloser, why: str) -> None:
+        """Fetch the candles from the last one closed (or the store's, or backfill_max_bars
+        back) over REST and publish the closed ones not published yet, in order."""
         ctx = self.ctx
         assert ctx is not None and self.info is not None
         now_ms = ctx.now_ns() // MS
         md = ctx.config.market_data
-        for (coin, interval), closer in self.closers.items():
-            stored = self.stored_last.get((coin, interval))
-            start = closer.backfill_from()
-            if stored is not None and start is not None and stored + closer.interval_ms < start:
-                start = stored + closer.interval_ms  # the store lags the stream: fill it too
-            if start is None:
-                if not md.backfill_max_bars:
-                    continue
-                start = now_ms - md.backfill_max_bars * closer.interval_ms
-            try:
-                # ask a day past our clock: the venue's clock decides what exists
-                bars = await self.info.candles(coin, interval, start, now_ms + 86_400_000)
-            except InfoError as exc:
-                ctx.bus.metrics.error("backfill")
-                logger.warning("backfill of {} {} failed: {}", coin, interval, exc)
-                continue
-            published_before = closer.last_closed
-            if published_before is not None:  # already on the bus, missing from the store
-                self._store([b for b in bars if b.t <= published_before], coin, interval)
-            closed = closer.on_backfill(bars, now_ms)
-            logger.debug("backfill {} {} from {}: {} bars from REST, {} newly closed", coin,
-                         interval, start, len(bars), len(closed))
-            if closed:
-                logger.info("{} {}: backfilled {} closed candle(s){}", coin, interval, len(closed),
-                            " after a reconnect" if reconnected else "")
-            await self._publish_closed(coin, interval, closed)
+        stored = self.stored_last.get((coin, interval))
+        start = closer.backfill_from()
+        if stored is not None and start is not None and stored + closer.interval_ms < start:
+            start = stored + closer.interval_ms  # the store lags the stream: fill it too
+        if start is None:
+            if not md.backfill_max_bars:
+                return
+            start = now_ms - md.backfill_max_bars * closer.interval_ms
+        try:
+            # ask a day past our clock: the venue's clock decides what exists
+            bars = await self.info.candles(coin, interval, start, now_ms + 86_400_000)
+        except InfoError as exc:
+            ctx.bus.metrics.error("backfill")
+            logger.warning("backfill of {} {} failed: {}", coin, interval, exc)
+            return
+        published_before = closer.last_closed
+        if published_before is not None:  # already on the bus, missing from the store
+            self._store([b for b in bars if b.t <= published_before], coin, interval)
+        closed = closer.on_backfill(bars, now_ms)
+        logger.debug("backfill {} {} from {}: {} bars from REST, {} newly closed", coin,
+                     interval, start, len(bars), len(closed))
+        if closed:
+            logger.info("{} {}: backfilled {} closed candle(s){}", coin, interval, len(closed),
+                        why)
+        await self._publish_closed(coin, interval, closed)
 
     # --- closed candles: publish (JetStream, idempotent), then store off the loop -----------------
     async def _publish_closed(self, coin: str, interval: str, bars: list[Bar]) -> None:

@@ -69,3 +69,13 @@ def test_any_interleaving_emits_each_ended_candle_at_most_once_in_order(events):
             assert b.T < now
         emitted += [b.t for b in out]
     assert emitted == sorted(set(emitted))
+
+
+def test_a_push_that_jumps_over_candles_is_recognised():
+    c = CandleCloser(H, last_closed=0)
+    assert not c.skips(bar(1))  # the next one
+    assert c.skips(bar(2))  # one candle never seen
+    c.on_push(bar(1), H + 1)
+    assert not c.skips(bar(1)) and not c.skips(bar(2))
+    assert c.skips(bar(3))
+    assert not CandleCloser(H).skips(bar(10))  # nothing seen yet: nothing skipped

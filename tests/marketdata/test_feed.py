@@ -182,3 +182,39 @@ async def test_hourly_funding_reaches_the_store_and_the_backtests(nats_server, t
     marks = np.array([t for t, _ in paid], dtype=np.int64)
     got = store_funding(tmp_path / "data", "BTC", marks - 3_600_000, 3_600_000)
     np.testing.assert_allclose(got, [rate for _, rate in paid])
+
+
+async def test_pushes_that_skip_candles_are_filled_over_rest_in_order(nats_server, tmp_path):
+    """A push for a later candle while the open one is older than the minute before it (pushes
+    lost, or minutes passed between the subscription and the first push): the skipped candles
+    come from REST before anything later is published, so the stream has no gap. (Without
+    this, the closer published the old open candle and went on after the hole.)"""
+    async with run_sim(quiet_config()) as sim:
+        watcher = await Bus.connect(ConnectOptions(url=nats_server.url, name="watcher"))
+        candles: list[Candle] = []
+
+        async def on(d: Delivery):
+            candles.append(d.message)
+
+        # ETH: the broker is shared with the tests above, whose BTC candles run ahead in time
+        await watcher.subscribe(subjects.md_candle("ETH", "1m"), on, message_type=Candle)
+        await watcher.flush()
+        config = agent_config(tmp_path, sim.url, ORGANISM__MARKET__COINS='["ETH"]')
+        running = Running(config, nats_server.url)
+        await eventually(lambda: running.agent.feed and running.agent.feed.connects == 1,
+                         what="connect")
+        await _minutes(sim, 2)
+        await eventually(lambda: len(candles) >= 9 + 1, what="live candles")
+        # three minutes trade on the venue but their pushes never reach us, then pushes resume
+        last = _open_minutes(candles)[-1]
+        for _ in range(3):
+            sim.server.clock_offset_ms += M
+            sim.exchange.tick(sim.server.now_ms(), step_market=True)  # no push_market()
+        await _minutes(sim, 2)
+        await eventually(lambda: _open_minutes(candles)[-1] >= last + 5 * M, timeout=10,
+                         what="the candles after the silent minutes")
+        await running.close()
+        await watcher.drain()
+    minutes = _open_minutes(candles)
+    steps = {b - a for a, b in zip(minutes, minutes[1:])}
+    assert steps == {M}, f"a gap in the candle stream: steps {sorted(steps)}"
