@@ -77,6 +77,7 @@ def _conservation_config() -> SimConfig:
     return SimConfig(
         market="frozen",
         history_minutes=0,
+        history_hours=0,
         mm_levels=3,
         mm_level_usd="30000",
         accounts=tuple(AccountSpec(address=w.address, usdc="5000") for w in WALLETS),
@@ -145,7 +146,7 @@ wire_st = st.fixed_dictionaries(
 def test_malformed_order_wires_never_break_the_core(wires) -> None:
     from venue.actions import MalformedAction
 
-    config = SimConfig(market="frozen", history_minutes=0, mm_levels=2, accounts=(AccountSpec(address=WALLETS[0].address, usdc="5000"),))
+    config = SimConfig(market="frozen", history_minutes=0, history_hours=0, mm_levels=2, accounts=(AccountSpec(address=WALLETS[0].address, usdc="5000"),))
     ex = Exchange(config, NOW)
     acct = ex.accounts[WALLETS[0].address.lower()]
     for wire in wires:

@@ -80,7 +80,7 @@ def test_dead_man_switch_cancels_everything_and_counts_triggers(sim: SimThread, 
 
 
 def test_the_market_is_deterministic_under_a_seed() -> None:
-    config = SimConfig(history_minutes=60)
+    config = SimConfig(history_minutes=60, history_hours=0)
     one, two = Exchange(config, 1_800_000_000_000), Exchange(config, 1_800_000_000_000)
     for i in range(20):
         one.tick(1_800_000_000_000 + 500 * i)
@@ -88,7 +88,7 @@ def test_the_market_is_deterministic_under_a_seed() -> None:
     assert one.market.fair == two.market.fair
     assert one.market.fair != {c.name: Decimal(c.start_px) for c in config.coins}
     assert one.market.candles.snapshot("BTC", "1m", 0, 2**62) == two.market.candles.snapshot("BTC", "1m", 0, 2**62)
-    other = Exchange(SimConfig(history_minutes=60, seed=8), 1_800_000_000_000)
+    other = Exchange(SimConfig(history_minutes=60, history_hours=0, seed=8), 1_800_000_000_000)
     other.tick(1_800_000_000_000)
     assert other.market.fair != one.market.fair
 

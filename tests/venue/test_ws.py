@@ -97,7 +97,7 @@ def test_dropped_websockets_end_sdk_subscriptions(sim: SimThread, ws_info: Info)
 
 
 async def test_ping_pong_subscription_errors_and_idle_disconnect() -> None:
-    config = SimConfig(port=0, market="frozen", tick_ms=3_600_000, history_minutes=5, ws_idle_timeout_s=0.5)
+    config = SimConfig(port=0, market="frozen", tick_ms=3_600_000, history_minutes=5, history_hours=0, ws_idle_timeout_s=0.5)
     async with run_sim(config) as venue, aiohttp.ClientSession() as session:
         async with session.ws_connect(venue.ws_url) as ws:
             assert (await ws.receive_str(timeout=5)) == "Websocket connection established."
@@ -116,7 +116,7 @@ async def test_ping_pong_subscription_errors_and_idle_disconnect() -> None:
 
 
 async def test_websocket_message_budget_per_ip() -> None:
-    config = SimConfig(port=0, market="frozen", tick_ms=3_600_000, history_minutes=5, ws_messages_per_minute=3)
+    config = SimConfig(port=0, market="frozen", tick_ms=3_600_000, history_minutes=5, history_hours=0, ws_messages_per_minute=3)
     async with run_sim(config) as venue, aiohttp.ClientSession() as session:
         async with session.ws_connect(venue.ws_url) as ws:
             assert (await ws.receive_str(timeout=5)) == "Websocket connection established."
