@@ -4,9 +4,10 @@ numba caches compiled kernels on disk, but it invalidates a cached function only
 file changes: a kernel in batch.py that calls simulate_into_nb keeps the *old* simulation after
 sim.py is edited or updated by a `git pull`, and silently computes stale results. So the cache
 lives in a directory named after a digest of the modules directly in quant/ (the subpackages,
-gp and gauntlet, hold no kernels; a test keeps it so): any change to them starts a fresh cache (`python -m quant.warmup` fills it; `make` runs it). Root:
-$ORGANISM_NUMBA_CACHE, default `.numba_cache/` beside the package; this overrides
-NUMBA_CACHE_DIR, and caches of other versions older than a day are removed.
+gp and gauntlet, hold no kernels; a test keeps it so): any change to them starts a fresh cache
+(`python -m quant.warmup` fills it; `make` runs it). Root: $ORGANISM_NUMBA_CACHE, default
+`.numba_cache/` beside the package; this overrides NUMBA_CACHE_DIR, and caches of other
+versions older than a day are removed.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ import numpy as np
 from numba import njit
 
 from quant.metrics import N_METRICS, default_lo_lags, metrics_nb
-from quant.sim import N_TRADE_COLS, simulate_into_nb, trade_capacity
+from quant.sim import N_TRADE_COLS, _opt, simulate_into_nb, trade_capacity
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
@@ -30,10 +30,6 @@ def evaluate_batch_nb(k, open_, high, low, close, funding, le, lx, se, sx, size,
             max_leverage, init_cash, equity, returns, np.empty(0), trades)
         metrics_nb(returns, equity, init_cash, bpy, trades[:nt], turnover, exposed, lags,
                    out[j])
-
-
-def _opt(x) -> float:
-    return np.nan if x is None else float(x)
 
 
 class BatchBuffers:

@@ -176,7 +176,6 @@ def _short_stretch_nb(t, high, low, close, funding, fstep, codes, pos, cash, tra
     return n, cash, trade_pnl, peak, _NONE
 
 
-
 @njit(cache=True, error_model="numpy", nogil=True)
 def simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, size_is_units,
                      fee, slippage, stop_loss, take_profit, trailing_stop, max_hold,
@@ -258,10 +257,10 @@ def simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, siz
             if pending != _NONE:
                 pending_size = size[(u - 1) * sstep]
             exposed += u - t
+            t = u
             if pending != _NONE or u >= n:
-                t = u
                 continue
-            t = u  # bar u touched a level or would wipe the account out: the general path
+            # bar u touched a level or would wipe the account out: the general path takes it
         o = open_[t]
         # 1. fills at this bar's open, for the decision taken at the previous close
         opened_now = False
