@@ -8,7 +8,7 @@ under `{data_dir}/candles/coin={COIN}/interval={INTERVAL}/*.parquet`, columns t 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -175,10 +175,7 @@ def load_store(coin: str, interval: str, data_dir: str | Path) -> Dataset:
     df = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
     ds = _frame_to_dataset(df, f"store:{coin}/{interval}", interval)
     funding = store_funding(data_dir, coin, ds.time_ms, ds.bar_seconds * 1000)
-    if funding is None:
-        return ds
-    return Dataset(ds.time_ms, ds.open, ds.high, ds.low, ds.close, ds.volume, ds.interval,
-                   funding, ds.name)
+    return ds if funding is None else replace(ds, funding=funding)
 
 
 FUNDING_STALE_MS = 3 * 3_600_000  # an older funding observation is not used for a payment

@@ -215,7 +215,7 @@ def generate(spec: SynthSpec) -> SyntheticMarket:
     names = REGIME_NAMES[spec.mode]
     oracle_sharpe, oracle_dsl = float("nan"), ""
     if spec.mode == "edge":
-        oracle_dsl = _oracle_dsl(spec.edge_window)
+        oracle_dsl = oracle_rule(spec.edge_window)
         oracle_sharpe = _annual_sharpe(_oracle_returns(dataset, spec), dataset.bars_per_year)
     return SyntheticMarket(dataset, spec, reg, names, oracle_sharpe, oracle_dsl)
 
@@ -249,7 +249,8 @@ def _market(spec: SynthSpec, mu_edge: float) -> tuple[Dataset, np.ndarray, np.nd
     return dataset, reg, sig
 
 
-def _oracle_dsl(window: int) -> str:
+def oracle_rule(window: int) -> str:
+    """The DSL of the rule that captures the planted edge of window `window`."""
     return ("(strategy\n"
             f"  (long-entry (> close (sma close {window})))\n"
             f"  (long-exit (< close (sma close {window})))\n"
@@ -264,7 +265,7 @@ def _oracle_returns(dataset: Dataset, spec: SynthSpec) -> np.ndarray:
     from quant.dsl import parse_strategy
     from quant.sim import SimConfig
 
-    oracle = parse_strategy(_oracle_dsl(spec.edge_window))
+    oracle = parse_strategy(oracle_rule(spec.edge_window))
     return evaluate(oracle, dataset, SimConfig(fee_bps=spec.fee_bps)).result.returns
 
 

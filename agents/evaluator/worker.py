@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from quant.data import Dataset, DataSpecError
+from quant.data import DataSpecError
 from quant.dsl import DslError
 from quant.gp.fitness import GenomeResult, InSampleEvaluator, dataset_digest
 from quant.gp.planted import load_market
@@ -42,8 +43,7 @@ class BatchWorker:
         if digest != b.data_digest and ds.funding is not None:
             # the evolution agent's history is candles alone (md.candle carries no funding),
             # while a store: load now adds the recorded funding: the same bars without it
-            bare = Dataset(ds.time_ms, ds.open, ds.high, ds.low, ds.close, ds.volume,
-                           ds.interval, None, ds.name)
+            bare = replace(ds, funding=None)
             if dataset_digest(bare) == b.data_digest:
                 ds, digest = bare, b.data_digest
         if digest != b.data_digest:

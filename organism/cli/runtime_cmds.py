@@ -80,13 +80,13 @@ def cmd_agent(args: argparse.Namespace) -> int:
     except UnknownAgent as exc:
         print(f"organism agent: {exc}", file=sys.stderr)
         return 2
-    lower_priority(args.name, config.supervisor.nice.get(args.name, 0))
+    lower_priority(config.supervisor.nice.get(args.name, 0))
     return asyncio.run(
         run_agent(cls(), config, url=args.url, metrics_port=args.metrics_port)
     )
 
 
-def lower_priority(agent: str, nice: int) -> int:
+def lower_priority(nice: int) -> int:
     """Raise this process's niceness to at least `nice` (never lower it: that needs root);
     returns the niceness now in force."""
     current = os.nice(0)

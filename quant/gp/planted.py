@@ -12,7 +12,7 @@ from __future__ import annotations
 from quant.data import Dataset
 from quant.dsl import parse_strategy
 from quant.genome import Strategy
-from quant.synth import SynthSpec, generate
+from quant.synth import SynthSpec, generate, oracle_rule
 
 DEFAULT_EDGE = 2.5  # the oracle's annual Sharpe after costs
 DEFAULT_WINDOW = 48
@@ -28,8 +28,7 @@ def planted_edge(seed: int = 0, bars: int = 6000, interval: str = "1h",
 
 
 def oracle_strategy(window: int = DEFAULT_WINDOW) -> Strategy:
-    return parse_strategy(generate(SynthSpec(bars=2, mode="edge", edge=1.0, edge_window=window)
-                                   ).oracle_dsl)
+    return parse_strategy(oracle_rule(window))
 
 
 def oracle_sharpe(seed: int = 10_000, bars: int = 20_000, edge: float = DEFAULT_EDGE,

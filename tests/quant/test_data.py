@@ -101,8 +101,9 @@ def test_store_funding_follows_the_bar_length(tmp_path, interval, want):
 
 
 def test_a_backtest_on_the_store_pays_its_funding(tmp_path):
+    from dataclasses import replace
+
     from quant.backtest import evaluate
-    from quant.data import Dataset
     from quant.dsl import parse_strategy
     from quant.sim import SimConfig
 
@@ -110,7 +111,7 @@ def test_a_backtest_on_the_store_pays_its_funding(tmp_path):
     _store_with_contexts(tmp_path, "1h", 48, range(-H, 21 * H, 2 * H), 5e-4)
     ds = load_dataset("store:ETH/1h", tmp_path)
     assert ds.funding[:22].tolist() == [5e-4] * 22 and np.isnan(ds.funding[22:]).all()
-    bare = Dataset(ds.time_ms, ds.open, ds.high, ds.low, ds.close, ds.volume, ds.interval)
+    bare = replace(ds, funding=None)
     hold = parse_strategy("(strategy (long-entry true) (long-exit false))")
 
     def final(data, per_hour):
