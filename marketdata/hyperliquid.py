@@ -65,49 +65,45 @@ class InfoClient:
             delay = min(delay * 2, 10.0)
         raise InfoError("unreachable")
 
+    async def _paged(self, request: Callable[[int], dict], start_ms: int, end_ms: int,
+                     page_cap: int, time_of: Callable[[dict], int]) -> list[dict]:
+        """Every row with time in [start_ms, end_ms] of a time-range query the venue answers
+        at most `page_cap` rows at a time: the next page starts after the last time returned.
+        Rows in time order, one per time (a repeat replaces the earlier row)."""
+        out: dict[int, dict] = {}
+        start = start_ms
+        while start <= end_ms:
+            rows = await self.post(request(start))
+            if not rows:
+                break
+            for r in rows:
+                t = time_of(r)
+                if start_ms <= t <= end_ms:
+                    out[t] = r
+            last = max(time_of(r) for r in rows)
+            if last < start or len(rows) < page_cap:
+                break
+            start = last + 1
+        return [out[t] for t in sorted(out)]
+
     async def candles(self, coin: str, interval: str, start_ms: int, end_ms: int) -> list[Bar]:
         """All candles with open time in [start_ms, end_ms], paging past the 5000-per-call cap.
         Only the newest 5000 per interval exist on the exchange: older ones come back empty."""
-        out: dict[int, Bar] = {}
-        start = start_ms
-        while start <= end_ms:
-            rows = await self.post({
-                "type": "candleSnapshot",
-                "req": {"coin": coin, "interval": interval, "startTime": start, "endTime": end_ms},
-            })
-            if not rows:
-                break
-            bars = [Bar.from_wire(r) for r in rows]
-            for b in bars:
-                if start_ms <= b.t <= end_ms:
-                    out[b.t] = b
-            last = max(b.t for b in bars)
-            if last < start or len(rows) < MAX_CANDLES:
-                break
-            start = last + 1  # the next page starts after the last open time returned
-        return [out[t] for t in sorted(out)]
-
+        rows = await self._paged(
+            lambda start: {"type": "candleSnapshot", "req": {
+                "coin": coin, "interval": interval, "startTime": start, "endTime": end_ms}},
+            start_ms, end_ms, MAX_CANDLES, lambda r: int(r["t"]))
+        return [Bar.from_wire(r) for r in rows]
 
     async def funding_history(self, coin: str, start_ms: int, end_ms: int) -> list[dict]:
         """Hourly funding payments with time in [start_ms, end_ms] as dicts {t, funding,
         premium} (floats; `funding` is the hourly rate), paging past the 500-per-call cap."""
-        out: dict[int, dict] = {}
-        start = start_ms
-        while start <= end_ms:
-            rows = await self.post({"type": "fundingHistory", "coin": coin, "startTime": start,
-                                    "endTime": end_ms})
-            if not rows:
-                break
-            for r in rows:
-                t = int(r["time"])
-                if start_ms <= t <= end_ms:
-                    out[t] = {"t": t, "funding": float(r["fundingRate"]),
-                              "premium": float(r.get("premium") or 0.0)}
-            last = max(int(r["time"]) for r in rows)
-            if last < start or len(rows) < MAX_FUNDING_ROWS:
-                break
-            start = last + 1
-        return [out[t] for t in sorted(out)]
+        rows = await self._paged(
+            lambda start: {"type": "fundingHistory", "coin": coin, "startTime": start,
+                           "endTime": end_ms},
+            start_ms, end_ms, MAX_FUNDING_ROWS, lambda r: int(r["time"]))
+        return [{"t": int(r["time"]), "funding": float(r["fundingRate"]),
+                 "premium": float(r.get("premium") or 0.0)} for r in rows]
 
 
 Handler = Callable[[str, Any], Awaitable[None]]

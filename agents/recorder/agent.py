@@ -14,7 +14,7 @@ import time
 import msgspec
 from loguru import logger
 
-from agents.recorder.warehouse import QueryError, Row, Warehouse
+from agents.recorder.warehouse import Row, Warehouse
 from bus import subjects
 from bus.connection import Delivery
 from bus.jetstream import STREAMS
@@ -73,21 +73,15 @@ class RecorderAgent(Agent):
         recording goes on meanwhile. Too many rows for one NATS message are cut, and said so."""
         q: WarehouseQuery = d.message
         assert self.warehouse is not None and self.ctx is not None
-        started = time.perf_counter()
-        now = time.time_ns()
-        try:
-            ans = await asyncio.to_thread(self.warehouse.query, q.sql, q.max_rows,
-                                          self.ctx.config.recorder.query_timeout_s)
-        except QueryError as exc:
-            return WarehouseResult(ts_event=now, ts_init=now, error=str(exc),
-                                   elapsed_ms=(time.perf_counter() - started) * 1e3)
-        rows, truncated = ans.rows, ans.truncated
+        res = await asyncio.to_thread(self.warehouse.query, q.sql, q.max_rows,
+                                      self.ctx.config.recorder.query_timeout_s)
+        rows = res.rows
         limit = max(1024, self.ctx.bus.nc.max_payload - 4096)
         while rows and len(msgspec.json.encode(rows)) > limit:
-            rows, truncated = rows[: len(rows) // 2], True
-        return WarehouseResult(ts_event=now, ts_init=now, columns=ans.columns, types=ans.types,
-                               rows=rows, truncated=truncated,
-                               elapsed_ms=(time.perf_counter() - started) * 1e3)
+            rows = rows[: len(rows) // 2]
+        if len(rows) < len(res.rows):
+            res = msgspec.structs.replace(res, rows=rows, truncated=True)
+        return res
 
     async def stop(self) -> None:
         if self.warehouse is not None:

@@ -6,11 +6,14 @@ Typed views over the JSON payload make the common questions one SELECT away.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+
+from schemas import WarehouseResult
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -133,6 +136,22 @@ def run_query(con: duckdb.DuckDBPyConnection, sql: str, max_rows: int,
     return QueryAnswer(columns, types, rows, len(fetched) > max_rows)
 
 
+def answer(con: duckdb.DuckDBPyConnection, sql: str, max_rows: int,
+           timeout_s: float = 30.0) -> WarehouseResult:
+    """`run_query` as the reply `organism sql` gets: the rows, or the error that says why not,
+    and the time it took."""
+    started = time.perf_counter()
+    now = time.time_ns()
+    try:
+        ans = run_query(con, sql, max_rows, timeout_s)
+    except QueryError as exc:
+        return WarehouseResult(ts_event=now, ts_init=now, error=str(exc),
+                               elapsed_ms=(time.perf_counter() - started) * 1e3)
+    return WarehouseResult(ts_event=now, ts_init=now, columns=ans.columns, types=ans.types,
+                           rows=ans.rows, truncated=ans.truncated,
+                           elapsed_ms=(time.perf_counter() - started) * 1e3)
+
+
 class Warehouse:
     """One writer per file: the recorder owns this connection."""
 
@@ -163,10 +182,9 @@ class Warehouse:
             self.con.unregister("incoming")
         return len(rows)
 
-    def query(self, sql: str, max_rows: int, timeout_s: float = 30.0) -> QueryAnswer:
-        """Run one read-only statement on a cursor of its own (safe beside the writer, from
-        another thread); at most max_rows rows, interrupted after timeout_s."""
-        return run_query(self.con.cursor(), sql, max_rows, timeout_s)
+    def query(self, sql: str, max_rows: int, timeout_s: float = 30.0) -> WarehouseResult:
+        """`answer` on a cursor of its own (safe beside the writer, from another thread)."""
+        return answer(self.con.cursor(), sql, max_rows, timeout_s)
 
     def count(self) -> int:
         return self._sql("SELECT count(*) FROM messages")[0][0]

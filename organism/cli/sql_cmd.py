@@ -82,8 +82,7 @@ def _from_file(config, sql: str, max_rows: int):
     """The warehouse read directly (read-only); a string says why it could not be."""
     import duckdb
 
-    from agents.recorder.warehouse import QueryError, run_query
-    from schemas import WarehouseResult
+    from agents.recorder.warehouse import answer
 
     path = config.data_dir / config.recorder.database
     if not path.is_file():
@@ -94,17 +93,10 @@ def _from_file(config, sql: str, max_rows: int):
     except duckdb.Error as exc:
         return (f"no recorder answered on NATS and {path} cannot be opened read-only ({exc}); "
                 f"is a recorder running against another broker? (`organism status`)")
-    started = time.perf_counter()
     try:
-        ans = run_query(con, sql, max_rows, config.recorder.query_timeout_s)
-    except QueryError as exc:
-        return str(exc)
+        return answer(con, sql, max_rows, config.recorder.query_timeout_s)
     finally:
         con.close()
-    now = time.time_ns()
-    return WarehouseResult(ts_event=now, ts_init=now, columns=ans.columns, types=ans.types,
-                           rows=ans.rows, truncated=ans.truncated,
-                           elapsed_ms=(time.perf_counter() - started) * 1e3)
 
 
 def _print(result, as_json: bool) -> None:
