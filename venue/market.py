@@ -183,12 +183,7 @@ class SyntheticMarket(Market):
         minutes = max(0, minutes)
         paths: dict[str, list[Decimal]] = {}
         for coin, px in self.fair.items():
-            rev = [px]
-            x = float(px)
-            for _ in range(minutes):
-                x *= math.exp(-self.sigma * 8 * self.rng.gauss(0.0, 1.0))
-                rev.append(_round_sig(x))
-            paths[coin] = list(reversed(rev))
+            paths[coin] = _walk_back(float(px), minutes, self.sigma * 8, self.rng)[::-1] + [px]
         if hours > 0:
             self._deep_backfill(hours, end_ms - minutes * MINUTE, paths)
         if minutes <= 0:
@@ -205,13 +200,7 @@ class SyntheticMarket(Market):
         sigma = self.sigma * 8 * math.sqrt(15)  # the minute history's volatility, per 15 minutes
         samples = hours * 4
         for coin, path in first.items():
-            x = float(path[0])
-            rev = []
-            for _ in range(samples):
-                x *= math.exp(-sigma * rng.gauss(0.0, 1.0))
-                rev.append(_round_sig(x))
-            rev.reverse()
-            for i, px in enumerate(rev):
+            for i, px in enumerate(_walk_back(float(path[0]), samples, sigma, rng)[::-1]):
                 self.candles.update(coin, px, end_ms - (samples - i) * step, intervals=long_intervals)
 
     def step(self) -> dict[str, Decimal]:
@@ -313,6 +302,16 @@ def _read_json_records(path: str) -> list[dict]:
     if stripped.startswith("["):
         return list(json.loads(stripped))
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def _walk_back(x: float, steps: int, sigma: float, rng: random.Random) -> list[Decimal]:
+    """A geometric random walk run backwards from x: the `steps` prices before it, newest
+    first (x itself excluded)."""
+    out = []
+    for _ in range(steps):
+        x *= math.exp(-sigma * rng.gauss(0.0, 1.0))
+        out.append(_round_sig(x))
+    return out
 
 
 def _round_sig(x: float) -> Decimal:
