@@ -1,7 +1,8 @@
 """The organism's agents. Each lives in `agents/<name>/` and runs with `python -m agents.<name>`
 or `organism agent <name>`.
 
-AGENTS maps the names that exist today to their classes ("module:Class"). KNOWN_AGENTS fixes the
+AGENTS maps the names that exist today to their classes ("module:Class"). KNOWN_AGENTS (from
+settings.AGENT_PORT_ORDER) fixes the
 order of every agent the architecture names, so each keeps a stable metrics port
 (metrics.base_port + its index) as more of them are built.
 """
@@ -10,20 +11,9 @@ from __future__ import annotations
 
 import importlib
 
-KNOWN_AGENTS: tuple[str, ...] = (
-    "market_data",
-    "evolution",
-    "evaluator",
-    "validation",
-    "lifecycle",
-    "regime",
-    "allocation",
-    "trader",
-    "risk",
-    "execution",
-    "recorder",
-    "dashboard",
-)
+from settings import AGENT_PORT_ORDER
+
+KNOWN_AGENTS = AGENT_PORT_ORDER
 
 AGENTS: dict[str, str] = {
     "market_data": "agents.market_data.agent:MarketDataAgent",

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from loguru import logger
 
-from organism.config import mask
+from settings import mask
 
 
 def setup_logging(

@@ -27,7 +27,7 @@ from bus.connection import Bus, Delivery, options_from_config
 from bus.jetstream import provision
 from bus.log import setup_logging
 from bus.metrics import AgentMetrics
-from organism.config import Config, Secrets, load_secrets
+from settings import Config, Secrets, load_secrets
 from schemas import ClockTick, Heartbeat
 
 VERSION = "0.1.0"
@@ -74,12 +74,7 @@ class AgentContext:
 
 
 def metrics_port_for(agent: str, config: Config) -> int:
-    from agents import KNOWN_AGENTS
-
-    base = config.metrics.base_port
-    if base == 0:
-        return 0
-    return base + (KNOWN_AGENTS.index(agent) if agent in KNOWN_AGENTS else len(KNOWN_AGENTS))
+    return config.metrics.port_for(agent)
 
 
 async def run_agent(

@@ -12,7 +12,7 @@ from rich.console import Console
 
 from bus.broker import BrokerError
 from bus.log import setup_logging
-from organism.config import PROJECT_ROOT, Config, load_secrets
+from settings import AGENT_PORT_ORDER, PROJECT_ROOT, Config, load_secrets
 from organism.procfile import ProcfileError, read_procfile
 from organism.supervisor import Child, Supervisor, resolve_command
 
@@ -65,7 +65,6 @@ def run_up(config: Config, *, duration: float | None = None, config_path: str | 
 
 
 async def _supervise(config, url, processes, duration, config_path, console) -> int:
-    from agents import KNOWN_AGENTS
     from bus.connection import Bus, ConnectOptions
     from bus.jetstream import provision
 
@@ -118,8 +117,8 @@ async def _supervise(config, url, processes, duration, config_path, console) -> 
     console.print(f"[bold green]organism up[/]: NATS {url}, data {config.data_dir}")
     for c in children:
         port = ""
-        if c.name in KNOWN_AGENTS and config.metrics.enabled and config.metrics.base_port:
-            port = f"metrics http://{config.metrics.host}:{config.metrics.base_port + KNOWN_AGENTS.index(c.name)}/metrics"
+        if c.name in AGENT_PORT_ORDER and config.metrics.enabled and config.metrics.base_port:
+            port = f"metrics http://{config.metrics.host}:{config.metrics.port_for(c.name)}/metrics"
         console.print(f"  {c.name:<12} {' '.join(c.argv[2:] if c.argv[1:2] == ['-m'] else c.argv)}  {port}")
     if venue_up:
         console.print(f"  venue: local exchange http://{config.venue.sim.host}:{config.venue.sim.port}")

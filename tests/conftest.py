@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import agents.sections  # noqa: F401  (every config table registered, as the CLI does)
+
 from hypothesis import HealthCheck, settings
 
 # CI machines are shared and slow; hypothesis must judge properties, not wall-clock speed.

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from organism.config import (
+from settings import (
     DEFAULT_FILE,
-    Config,
+    default_config,
     ConfigError,
     Secret,
     load_config,
@@ -16,7 +16,7 @@ from organism.config import (
 def test_default_file_states_exactly_the_built_in_defaults():
     """deploy/organism.toml documents the defaults; it must not drift from the structs."""
     assert DEFAULT_FILE.exists()
-    assert load_config(env={}) == Config()
+    assert load_config(env={}) == default_config()
 
 
 def test_layers_file_then_environment(tmp_path):

@@ -6,7 +6,11 @@ given as decimal strings (USDC, prices) so nothing is rounded through a float.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import msgspec
+
+from settings import register_section
 
 
 class CoinSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -75,3 +79,14 @@ class SimConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     ws_messages_per_minute: int = 2000
     # The admin API (fault injection, funding, market control); off in production-like runs.
     admin: bool = True
+
+
+class VenueSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The `[venue]` config table: which exchange the organism trades and reads."""
+
+    network: Literal["sim", "testnet", "mainnet"] = "sim"
+    account_address: str = ""  # public address; the key itself comes from ORGANISM_SECRET_KEY
+    sim: SimConfig = msgspec.field(default_factory=SimConfig)
+
+
+register_section("venue", VenueSection)

@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from settings import register_section
+
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 Fraction = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
 
@@ -40,3 +42,6 @@ class EvolutionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     candidate_min_sharpe: float = 1.2
     candidate_max_drawdown: Fraction = 0.25
     candidate_min_win_rate: Fraction = 0.40
+
+
+register_section("evolution", EvolutionConfig)

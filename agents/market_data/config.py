@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from settings import register_section
+
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
 
 
@@ -34,3 +36,6 @@ class MarketDataConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     backoff_initial_s: Seconds = 0.5
     backoff_max_s: Seconds = 30.0
     replay: ReplayConfig = msgspec.field(default_factory=ReplayConfig)
+
+
+register_section("market_data", MarketDataConfig)

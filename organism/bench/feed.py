@@ -107,7 +107,8 @@ async def _measure(url, port, port_q, go_q, args, tmp: Path) -> dict:
     from bus import subjects
     from bus.connection import Bus, ConnectOptions, Delivery
     from bus.runtime import run_agent
-    from organism.config import load_config
+    import agents.sections  # noqa: F401
+    from settings import load_config
     from schemas import Candle
 
     config = load_config(env={

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from organism.config import Config, load_config
+import agents.sections  # noqa: F401  (every config table registered before loading)
+from settings import Config, load_config
 
 
 def config_from(args: argparse.Namespace) -> Config:

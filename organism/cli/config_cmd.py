@@ -6,7 +6,7 @@ import argparse
 import json
 
 from organism.cli.common import config_from
-from organism.config import SECRET_ENV, load_secrets, to_toml_dict
+from settings import SECRET_ENV, load_secrets, to_toml_dict
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # the CLI's last line of defence: one readable line, non-zero exit
-        from organism.config import ConfigError
+        from settings import ConfigError
 
         if isinstance(exc, ConfigError):
             print(f"organism: configuration error: {exc}", file=sys.stderr)

@@ -32,19 +32,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 def sim_config(args: argparse.Namespace) -> SimConfig:
     """[venue.sim] from the organism config (when it can be loaded), then the command-line flags."""
     base = _configured(getattr(args, "config", None) or os.environ.get("ORGANISM_CONFIG") or None)
-    if base is None:
-        base = SimConfig()
     overrides = {k: getattr(args, k) for k in ("host", "port", "market", "seed") if getattr(args, k, None) is not None}
     return msgspec.structs.replace(base, **overrides)
 
 
-def _configured(path: str | None) -> SimConfig | None:
-    try:
-        from organism.config import load_config
-    except ImportError:  # the venue also runs from a bare checkout of venue/
-        return None
-    sim = getattr(getattr(load_config(path), "venue", None), "sim", None)
-    return sim if isinstance(sim, SimConfig) else None
+def _configured(path: str | None) -> SimConfig:
+    import agents.sections  # noqa: F401
+    from settings import load_config
+
+    return load_config(path).venue.sim
 
 
 def run(args: argparse.Namespace) -> int:

@@ -15,7 +15,7 @@ from bus import subjects
 from bus.connection import Bus, ConnectOptions
 from bus.jetstream import provision
 from bus.runtime import run_agent
-from organism.config import Config, HeartbeatSection, MarketSection, MetricsSection, OrganismSection
+from settings import HeartbeatSection, MarketSection, MetricsSection, OrganismSection, default_config
 from quant.gp.fitness import dataset_digest
 from quant.gp.planted import load_market
 from quant.gp.pool import LocalPool
@@ -34,9 +34,9 @@ from tests.bus.helpers import eventually
 SPEC = "planted:seed=3,bars=1500"
 
 
-def _config(tmp_path, **evolution) -> Config:
+def _config(tmp_path, **evolution):
     return msgspec.structs.replace(
-        Config(), organism=OrganismSection(data_dir=str(tmp_path)),
+        default_config(), organism=OrganismSection(data_dir=str(tmp_path)),
         metrics=MetricsSection(enabled=False), evolution=EvolutionConfig(**evolution))
 
 

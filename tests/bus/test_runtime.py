@@ -10,7 +10,7 @@ from bus.broker import EmbeddedBroker, free_port
 from bus.clock import ReplayClock
 from bus.connection import Bus, ConnectOptions, Delivery
 from bus.runtime import Agent, AgentContext, run_agent
-from organism.config import load_config
+from settings import load_config
 from schemas import ClockTick, KillSwitch
 from tests.bus.helpers import eventually
 

@@ -14,7 +14,7 @@ from bus import subjects
 from bus.connection import Bus, ConnectOptions
 from bus.jetstream import provision
 from bus.runtime import run_agent
-from organism.config import Config, MetricsSection, OrganismSection
+from settings import MetricsSection, OrganismSection, default_config
 from schemas import PerformanceMetrics, StrategyCandidate, ValidationReport
 from tests.bus.helpers import eventually
 
@@ -33,7 +33,7 @@ def candidate(i: int, dsl: str | None = None) -> StrategyCandidate:
 
 async def test_candidates_published_on_the_bus_come_back_as_reports(nats_server, tmp_path):
     config = msgspec.structs.replace(
-        Config(), organism=OrganismSection(data_dir=str(tmp_path)),
+        default_config(), organism=OrganismSection(data_dir=str(tmp_path)),
         metrics=MetricsSection(enabled=False))
     stop = asyncio.Event()
     agents = [asyncio.create_task(run_agent(ValidationAgent(), config, url=nats_server.url,

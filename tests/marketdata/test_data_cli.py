@@ -16,7 +16,7 @@ from bus.connection import Bus, ConnectOptions, Delivery
 from bus.runtime import run_agent
 from agents.market_data.agent import MarketDataAgent
 from marketdata.store import CandleStore
-from organism.config import load_config
+from settings import load_config
 from quant.data import load_dataset
 from quant.synth import SynthSpec, generate
 from schemas import Candle, ClockTick

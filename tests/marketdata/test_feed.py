@@ -11,7 +11,7 @@ from bus import subjects
 from bus.connection import Bus, ConnectOptions, Delivery
 from bus.runtime import run_agent
 from marketdata.store import CandleStore
-from organism.config import load_config
+from settings import load_config
 from schemas import BookSnapshot, Candle, FeedStatus
 from tests.bus.helpers import eventually
 from venue.testing import quiet_config, run_sim

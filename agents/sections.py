@@ -1,0 +1,8 @@
+"""Every configuration table beyond the shared ones, registered with `settings` by importing
+the module that defines it. Import this before `settings.load_config` to read the whole file."""
+
+import venue.config  # noqa: F401  [venue]
+import agents.recorder.config  # noqa: F401  [recorder]
+import agents.validation.config  # noqa: F401  [validation]
+import agents.market_data.config  # noqa: F401  [market_data]
+import agents.evolution.config  # noqa: F401  [evolution]
