@@ -37,27 +37,48 @@ STREAMS: tuple[StreamSpec, ...] = (
     StreamSpec("ALLOCATION", (s.alloc_target(),), "allocation targets"),
     StreamSpec(
         "ORDERS",
-        (s.order_intent(ANY), s.risk_decision(ANY), s.risk_state()),
-        "order intents, risk decisions and trading state",
+        (s.order_intent(ANY, ANY), s.risk_decision(ANY, ANY), s.risk_state(ANY),
+         s.risk_deactivate(ANY), s.risk_flatten(ANY)),
+        "order intents, risk decisions, trading state, deactivations and flattens",
     ),
-    StreamSpec("EXEC_CMD", (s.exec_cmd(ANY),), "execution commands (only risk publishes)"),
+    StreamSpec("EXEC_CMD", (s.exec_cmd(ANY, ANY),), "execution commands (only risk publishes)"),
     StreamSpec(
         "EXEC_EVENTS",
-        (s.exec_event(ANY, ANY), s.exec_position(ANY)),
-        "execution events and positions",
+        (s.exec_event(ANY, ANY, ANY), s.exec_position(ANY, ANY), s.exec_account(ANY)),
+        "execution events, positions and accounts",
     ),
-    StreamSpec("CONTROL", (s.ctl_kill(), s.ctl_resume()), "operator commands"),
+    StreamSpec("CONTROL", (s.ctl_kill(), s.ctl_resume(), s.ctl_strategy(ANY)),
+               "operator commands"),
     StreamSpec("DEADLETTER", (s.sys_deadletter(ANY),), "messages agents could not decode"),
 )
 
-# Current state, one key per thing: strategy registry, positions, allocations, risk, regime.
-KV_BUCKETS: dict[str, int] = {  # bucket -> history depth
-    "registry": 10,
-    "positions": 5,
-    "allocations": 5,
-    "risk": 5,
-    "regime": 5,
+@dataclass(frozen=True)
+class BucketSpec:
+    """A KV bucket: current state, one key per thing, and the one agent that writes it."""
+
+    history: int
+    owner: str  # the writer (broker permissions follow); "" = several, by compare-and-set
+    ttl_days: float = 0.0  # 0 = keys live until deleted
+    description: str = ""
+
+
+KV_BUCKETS: dict[str, BucketSpec] = {
+    "registry": BucketSpec(10, "", description="strategy id -> RegistryEntry (bus/registry.py)"),
+    "allocations": BucketSpec(5, "allocation", description="allocation weights"),
+    "regime": BucketSpec(5, "regime", description="coin -> regime state"),
+    "risk": BucketSpec(5, "risk", description="state.{account}, strategy.{id}: risk's state"),
+    "risk_decisions": BucketSpec(1, "risk", ttl_days=7.0,
+                                 description="intent id -> the one decision it got"),
+    "trader": BucketSpec(5, "trader", description="virtual positions and handled bars"),
+    "exec_paper": BucketSpec(1, "execution_paper", ttl_days=30.0,
+                             description="the paper account's orders, fills seen, positions"),
+    "exec_live": BucketSpec(1, "execution_live", ttl_days=30.0,
+                            description="the live account's orders, fills seen, positions"),
 }
+
+
+def exec_bucket(account: str) -> str:
+    return f"exec_{account}"
 
 
 @functools.lru_cache(maxsize=4096)
@@ -109,12 +130,14 @@ async def provision(
                 raise
             await js.update_stream(config)
         done.append(spec.name)
-    for bucket, history in KV_BUCKETS.items():
+    for bucket, kv in KV_BUCKETS.items():
         try:
             await js.key_value(bucket)
         except (NotFoundError, BadRequestError):
-            await js.create_key_value(
-                KeyValueConfig(bucket=bucket, history=history, replicas=replicas)
-            )
+            await js.create_key_value(KeyValueConfig(
+                bucket=bucket, history=kv.history, replicas=replicas,
+                ttl=kv.ttl_days * 86400.0 if kv.ttl_days else None,
+                description=kv.description,
+            ))
         done.append(f"KV_{bucket}")
     return done

@@ -91,29 +91,66 @@ def alloc_target() -> str:
 
 
 # the order path ------------------------------------------------------------------------------
-def order_intent(strategy_id: str) -> str:
-    return _join("order", "intent", _token(strategy_id, "strategy id"))
+# Every order-path subject carries the account ("paper" | "live") right after its family, so
+# permissions, consumers and watchers can take one account: `exec.cmd.live.>`.
+def _account(account: str) -> str:
+    if account not in ("paper", "live", ANY):
+        raise SubjectError(f"invalid account {account!r}: use 'paper' or 'live'")
+    return account
 
 
-def risk_decision(strategy_id: str) -> str:
-    return _join("risk", "decision", _token(strategy_id, "strategy id"))
+def order_intent(account: str, strategy_id: str) -> str:
+    return _join("order", "intent", _account(account), _token(strategy_id, "strategy id"))
 
 
-def risk_state() -> str:
-    return "risk.state"
+def risk_decision(account: str, strategy_id: str) -> str:
+    return _join("risk", "decision", _account(account), _token(strategy_id, "strategy id"))
 
 
-def exec_cmd(coin: str) -> str:
-    return _join("exec", "cmd", _token(coin, "coin"))
+def risk_state(account: str) -> str:
+    """TradingStateChanged of one account, on every change."""
+    return _join("risk", "state", _account(account))
 
 
-def exec_event(kind: str, coin: str) -> str:
-    """kind: accepted, rejected, filled, canceled."""
-    return _join("exec", "event", _token(kind, "event kind"), _token(coin, "coin"))
+def risk_deactivate(strategy_id: str) -> str:
+    """DeactivationRequested: risk saw a strategy's drawdown over k x its validated one."""
+    return _join("risk", "deactivate", _token(strategy_id, "strategy id"))
 
 
-def exec_position(coin: str) -> str:
-    return _join("exec", "position", _token(coin, "coin"))
+def risk_flatten(account: str) -> str:
+    """FlattenRequested: risk or the operator is closing positions; the trader zeroes them."""
+    return _join("risk", "flatten", _account(account))
+
+
+def exec_cmd(account: str, coin: str) -> str:
+    """SubmitOrder / CancelOrder. Only risk may publish here (broker permissions)."""
+    return _join("exec", "cmd", _account(account), _token(coin, "coin"))
+
+
+EXEC_EVENT_KINDS = (
+    "submitted", "accepted", "rejected", "filled", "canceled", "expired", "reconciled",
+)
+
+
+def exec_event(account: str, kind: str, coin: str) -> str:
+    """kind: one of EXEC_EVENT_KINDS (ANY when subscribing)."""
+    if kind != ANY and kind not in EXEC_EVENT_KINDS:
+        raise SubjectError(f"invalid execution event kind {kind!r}: one of {EXEC_EVENT_KINDS}")
+    return _join("exec", "event", _account(account), kind, _token(coin, "coin"))
+
+
+def exec_position(account: str, coin: str) -> str:
+    return _join("exec", "position", _account(account), _token(coin, "coin"))
+
+
+def exec_account(account: str) -> str:
+    """AccountReport: equity, margin, transfers, positions at the venue."""
+    return _join("exec", "account", _account(account))
+
+
+def exec_status(account: str) -> str:
+    """ExecutionStatus every heartbeat (core NATS): ready, reconciling, not ready (VPN down)."""
+    return _join("exec", "status", _account(account))
 
 
 # system and control --------------------------------------------------------------------------
@@ -140,6 +177,11 @@ def ctl_kill() -> str:
 
 def ctl_resume() -> str:
     return "ctl.resume"
+
+
+def ctl_strategy(strategy_id: str) -> str:
+    """StrategyControl: the operator pauses, resumes or flattens one strategy."""
+    return _join("ctl", "strategy", _token(strategy_id, "strategy id"))
 
 
 def ctl_all() -> str:

@@ -11,21 +11,40 @@ from typing import Union
 from schemas.allocation import AllocationTarget, StrategyWeight
 from schemas.base import Message, OrderPathMessage
 from schemas.evaluation import EvaluationBatch, EvaluationResult, GenomeEvaluation, GenomeText
-from schemas.evolution import EvolutionProgress, PerformanceMetrics, StrategyCandidate
+from schemas.evolution import BarRange, EvolutionProgress, PerformanceMetrics, StrategyCandidate
 from schemas.lifecycle import DeathReport, LifecycleEvent
 from schemas.market import AssetContext, BookLevel, BookSnapshot, Candle, FeedStatus, Trade
 from schemas.orders import (
+    ACCOUNTS,
+    OPERATOR,
+    Account,
+    AccountReport,
     CancelOrder,
+    DeactivationRequested,
     DenyReason,
+    ExecutionStatus,
+    FlattenRequested,
     OrderAccepted,
     OrderApproved,
     OrderCanceled,
     OrderDenied,
+    OrderExpired,
     OrderFilled,
     OrderIntent,
     OrderRejected,
+    OrderSubmitted,
     PositionReport,
+    ReconciliationEvent,
     SubmitOrder,
+)
+from schemas.registry import (
+    Flag,
+    Flags,
+    Origin,
+    RegistryEntry,
+    StageChange,
+    StrategyLimits,
+    ValidationSummary,
 )
 from schemas.regime import RegimeState
 from schemas.system import (
@@ -34,6 +53,7 @@ from schemas.system import (
     Heartbeat,
     KillSwitch,
     ResumeTrading,
+    StrategyControl,
     TradingStateChanged,
     WarehouseQuery,
     WarehouseResult,
@@ -65,6 +85,15 @@ ALL_MESSAGES: tuple[type[Message], ...] = (
     OrderFilled,
     OrderCanceled,
     PositionReport,
+    OrderSubmitted,
+    OrderExpired,
+    AccountReport,
+    ExecutionStatus,
+    ReconciliationEvent,
+    DeactivationRequested,
+    FlattenRequested,
+    RegistryEntry,
+    StrategyControl,
     Heartbeat,
     DeadLetter,
     ClockTick,
@@ -78,12 +107,25 @@ ALL_MESSAGES: tuple[type[Message], ...] = (
 AnyMessage = Union[ALL_MESSAGES]  # type: ignore[valid-type]
 RiskDecision = Union[OrderApproved, OrderDenied]
 ExecutionCommand = Union[SubmitOrder, CancelOrder]
-ExecutionEvent = Union[OrderAccepted, OrderRejected, OrderFilled, OrderCanceled]
+ExecutionEvent = Union[
+    OrderSubmitted, OrderAccepted, OrderRejected, OrderFilled, OrderCanceled, OrderExpired,
+    ReconciliationEvent,
+]
 
 BY_TAG: dict[str, type[Message]] = {cls.__name__: cls for cls in ALL_MESSAGES}
 
 __all__ = [cls.__name__ for cls in ALL_MESSAGES] + [
+    "ACCOUNTS",
+    "Account",
     "ALL_MESSAGES",
+    "BarRange",
+    "Flag",
+    "Flags",
+    "OPERATOR",
+    "Origin",
+    "StageChange",
+    "StrategyLimits",
+    "ValidationSummary",
     "AnyMessage",
     "BY_TAG",
     "BookLevel",
@@ -96,7 +138,6 @@ __all__ = [cls.__name__ for cls in ALL_MESSAGES] + [
     "Message",
     "OrderPathMessage",
     "PerformanceMetrics",
-    "RiskDecision",
     "RiskDecision",
     "StageResult",
     "StrategyWeight",

@@ -42,23 +42,29 @@ class OrderPathMessage(Message, frozen=True, kw_only=True):
     _positive: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self) -> None:
-        for name, positive in _money_fields(type(self)):
+        for name, positive, mapping in _money_fields(type(self)):
             value = getattr(self, name)
             if value is None:
                 continue
-            if not value.is_finite():
-                raise ValueError(f"`{name}` must be a finite amount, got {value}")
-            if positive and value <= 0:
-                raise ValueError(f"`{name}` must be > 0, got {value}")
+            for key, amount in (value.items() if mapping else ((None, value),)):
+                where = f"`{name}`" if key is None else f"`{name}[{key!r}]`"
+                if not amount.is_finite():
+                    raise ValueError(f"{where} must be a finite amount, got {amount}")
+                if positive and amount <= 0:
+                    raise ValueError(f"{where} must be > 0, got {amount}")
 
 
 @functools.cache
-def _money_fields(cls: type) -> tuple[tuple[str, bool], ...]:
-    """(field, must be positive) for every Decimal-typed field of a message class."""
+def _money_fields(cls: type) -> tuple[tuple[str, bool, bool], ...]:
+    """(field, must be positive, is a mapping to amounts) for every Decimal-typed field (Decimal,
+    Decimal | None, or dict[str, Decimal]) of a message class."""
     hints = typing.get_type_hints(cls)
     out = []
     for name in cls.__struct_fields__:
         tp = hints[name]
-        if tp is Decimal or Decimal in typing.get_args(tp):
-            out.append((name, name in cls._positive))
+        args = typing.get_args(tp)
+        if tp is Decimal or (typing.get_origin(tp) is not dict and Decimal in args):
+            out.append((name, name in cls._positive, False))
+        elif typing.get_origin(tp) is dict and args[1:] == (Decimal,):
+            out.append((name, name in cls._positive, True))
     return tuple(out)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
-from schemas.base import Ident, Message
+from schemas.base import Ident, Message, Nanos
 
 
 class PerformanceMetrics(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=False):
@@ -28,6 +28,14 @@ class PerformanceMetrics(msgspec.Struct, frozen=True, kw_only=True, omit_default
     bars: int = 0
 
 
+class BarRange(msgspec.Struct, frozen=True, kw_only=True):
+    """A run of bars by their open times (ns, both inclusive) and how many there are."""
+
+    start: Nanos
+    end: Nanos
+    bars: int
+
+
 class StrategyCandidate(Message, frozen=True, kw_only=True):
     """A strategy evolution believes in, handed to validation."""
 
@@ -45,6 +53,9 @@ class StrategyCandidate(Message, frozen=True, kw_only=True):
     family: str = ""  # structural family, for PBO
     regime_affinity: dict[str, float] = {}
     parent_ids: list[str] = []
+    # The exact bars the search saw: validation's in-sample is this range, and its
+    # out-of-sample and walk-forward come strictly after it. None in older messages.
+    searched: BarRange | None = None
 
 
 class EvolutionProgress(Message, frozen=True, kw_only=True):

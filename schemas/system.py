@@ -50,6 +50,7 @@ class KillSwitch(Message, frozen=True, kw_only=True):
     operator: str
     reason: str
     flatten: bool = False  # also close open positions
+    account: Literal["paper", "live", "all"] = "all"
 
 
 class ResumeTrading(Message, frozen=True, kw_only=True):
@@ -57,6 +58,7 @@ class ResumeTrading(Message, frozen=True, kw_only=True):
 
     operator: str
     reason: str
+    account: Literal["paper", "live", "all"] = "all"
 
 
 TradingStateName = Literal["ACTIVE", "REDUCING", "HALTED"]
@@ -69,6 +71,20 @@ class TradingStateChanged(Message, frozen=True, kw_only=True):
     previous: TradingStateName | None = None
     reason: str
     breaker: str = ""  # which breaker tripped, if any
+    account: Literal["paper", "live"] = "paper"
+    until: Nanos = 0  # a halt that lifts by itself (the daily-loss halt at the next day); 0 = no
+    flatten: bool = False  # positions are being closed
+
+
+class StrategyControl(Message, frozen=True, kw_only=True):
+    """Operator command about one strategy (`ctl.strategy.{strategy_id}`): the registry holds the
+    `paused` flag; this tells the trader to act now (a flatten closes its virtual position
+    through risk like any intent)."""
+
+    strategy_id: Ident
+    action: Literal["pause", "resume", "flatten"]
+    operator: str
+    reason: str = ""
 
 
 Cell = Union[bool, int, float, str, None]

@@ -98,7 +98,7 @@ async def _measure(url: str, iterations: int, warmup: int) -> dict:
 
     # JetStream publish with ack (file storage, de-dup window on), unique msg ids
     await provision(requester.js)
-    js_subject = subjects.order_intent("bench_js")
+    js_subject = subjects.order_intent("paper", "bench_js")
     counter = iter(range(10**9))
     js = await _loop(
         lambda: requester.publish_durable(js_subject, intent, msg_id=f"bench-{next(counter)}"),

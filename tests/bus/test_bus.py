@@ -51,7 +51,7 @@ async def test_request_reply_is_typed_both_ways(bus):
 
 async def test_requests_on_stored_subjects_are_refused(bus):
     with pytest.raises(subjects.SubjectError, match="stream ORDERS stores that subject"):
-        await bus.request(subjects.order_intent("x"), EXAMPLES["OrderIntent"])
+        await bus.request(subjects.order_intent("paper", "x"), EXAMPLES["OrderIntent"])
 
 
 async def test_queue_group_delivers_each_message_once(nats_server):
@@ -83,7 +83,7 @@ async def test_provisioning_is_idempotent(bus):
 
 
 async def test_a_retried_publish_with_the_same_msg_id_is_stored_once(bus):
-    subject = subjects.order_intent("dedupe")
+    subject = subjects.order_intent("paper", "dedupe")
     intent = EXAMPLES["OrderIntent"]
     before = (await bus.js.stream_info("ORDERS")).state.messages
     a = await bus.publish_durable(subject, intent, msg_id="intent-i-1")
@@ -124,20 +124,20 @@ async def test_garbage_goes_to_the_dead_letter_subject_and_the_agent_keeps_runni
     async def on_intent(d: Delivery):
         got.append(d.message)
 
-    await agent.subscribe(subjects.order_intent("*"), on_intent, message_type=OrderIntent)
+    await agent.subscribe(subjects.order_intent("paper", "*"), on_intent, message_type=OrderIntent)
     await agent.flush()
     sender = await Bus.connect(ConnectOptions(url=nats_server.url, name="sender"))
-    await sender.nc.publish(subjects.order_intent("x"), b"\x00garbage", headers={"k": "v"})
+    await sender.nc.publish(subjects.order_intent("paper", "x"), b"\x00garbage", headers={"k": "v"})
     bad = encode(EXAMPLES["OrderIntent"]).replace(b'"0.015"', b'"-2"')
-    await sender.nc.publish(subjects.order_intent("x"), bad)
-    await sender.publish(subjects.order_intent("x"), EXAMPLES["OrderIntent"])
+    await sender.nc.publish(subjects.order_intent("paper", "x"), bad)
+    await sender.publish(subjects.order_intent("paper", "x"), EXAMPLES["OrderIntent"])
     await eventually(lambda: got and agent.metrics.dead_letters == 2, what="1 good, 2 dead")
     assert got == [EXAMPLES["OrderIntent"]]
     letters = await _dead_letters(sender, "dlagent")
     assert [l.payload for l in letters] == [b"\x00garbage", bad]
     assert "malformed" in letters[0].reason and letters[0].headers == {"k": "v"}
     assert "`size` must be > 0" in letters[1].reason
-    assert all(l.agent == "dlagent" and l.subject == "order.intent.x" for l in letters)
+    assert all(l.agent == "dlagent" and l.subject == "order.intent.paper.x" for l in letters)
     await agent.drain()
     await sender.drain()
 

@@ -45,16 +45,16 @@ async def test_only_risk_may_publish_execution_commands(secured_hub):
     async def on_cmd(d: Delivery):
         got.append(d.message.command_id)
 
-    await execution.subscribe(subjects.exec_cmd("*"), on_cmd)
+    await execution.subscribe(subjects.exec_cmd("*", "*"), on_cmd)
     await execution.flush()
     command = EXAMPLES["SubmitOrder"]
     for user in ("trader", "evolution", "operator"):
         rogue = await _connect(url, user)
-        await rogue.publish(subjects.exec_cmd("BTC"), command)
+        await rogue.publish(subjects.exec_cmd("paper", "BTC"), command)
         await rogue.flush()
         await rogue.drain()
     risk = await _connect(url, "risk")
-    await risk.publish(subjects.exec_cmd("BTC"), command)
+    await risk.publish(subjects.exec_cmd("paper", "BTC"), command)
     await risk.flush()
     for _ in range(100):
         if got:

@@ -12,8 +12,9 @@ from bus.subjects import ANY, SubjectError
 
 def test_subjects_go_broad_to_narrow():
     assert s.md_candle("BTC", "1h") == "md.candle.BTC.1h"
-    assert s.order_intent("gp_12_3fa9c2d1") == "order.intent.gp_12_3fa9c2d1"
-    assert s.exec_event("filled", "ETH") == "exec.event.filled.ETH"
+    assert s.order_intent("live", "gp_12_3fa9c2d1") == "order.intent.live.gp_12_3fa9c2d1"
+    assert s.exec_event("paper", "filled", "ETH") == "exec.event.paper.filled.ETH"
+    assert s.exec_cmd("live", "BTC") == "exec.cmd.live.BTC"
     assert s.sys_deadletter("risk") == "sys.deadletter.risk"
     assert s.md_candle(ANY, "1h") == "md.candle.*.1h"
 
@@ -52,9 +53,13 @@ def test_family():
 
 
 def test_streams_cover_the_durable_subjects_and_do_not_overlap():
-    assert stream_for(s.order_intent("a")) == "ORDERS"
-    assert stream_for(s.exec_cmd("BTC")) == "EXEC_CMD"
-    assert stream_for(s.exec_event("filled", "BTC")) == "EXEC_EVENTS"
+    assert stream_for(s.order_intent("paper", "a")) == "ORDERS"
+    assert stream_for(s.risk_state("live")) == "ORDERS"
+    assert stream_for(s.exec_cmd("live", "BTC")) == "EXEC_CMD"
+    assert stream_for(s.exec_event("paper", "filled", "BTC")) == "EXEC_EVENTS"
+    assert stream_for(s.exec_account("paper")) == "EXEC_EVENTS"
+    assert stream_for(s.exec_status("paper")) is None  # liveness: core NATS only
+    assert stream_for(s.ctl_strategy("x")) == "CONTROL"
     assert stream_for(s.sys_deadletter("x")) == "DEADLETTER"
     assert stream_for(s.md_candle("BTC", "1h")) == "CANDLES"
     assert stream_for(s.md_book("BTC")) is None  # high rate: core NATS only
@@ -72,7 +77,8 @@ def _catalogue_families() -> set[str]:
         if fn.__module__ != s.__name__ or name.startswith("_") or name in (
             "family", "is_wildcard", "check_publishable", "validate_pattern", "bench"):
             continue
-        args = ["x"] * len(inspect.signature(fn).parameters)
+        params = inspect.signature(fn).parameters
+        args = ["paper" if p == "account" else "filled" if p == "kind" else "x" for p in params]
         families.add(s.family(fn(*args)))
     return families
 
@@ -83,7 +89,8 @@ def test_no_subject_literals_outside_the_catalogue():
     families = _catalogue_families()
     assert {"md.candle", "exec.cmd", "risk.decision", "sys.deadletter"} <= families
     offenders = []
-    for folder in ("agents", "bus", "organism", "schemas", "quant", "venue", "marketdata"):
+    for folder in ("agents", "bus", "organism", "schemas", "quant", "venue", "marketdata",
+                   "settings"):
         for path in (root / folder).rglob("*.py"):
             if path.name == "subjects.py":
                 continue

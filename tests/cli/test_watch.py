@@ -52,7 +52,7 @@ def test_tail_shows_undecodable_bytes_instead_of_hiding_them(organism_env, nats_
     async def feed():
         bus = await Bus.connect(ConnectOptions(url=nats_server.url, name="junk"))
         while proc.poll() is None:
-            await bus.nc.publish(subjects.order_intent("x"), b"not json")
+            await bus.nc.publish(subjects.order_intent("paper", "x"), b"not json")
             await bus.flush()
             await asyncio.sleep(0.05)
         await bus.drain()
@@ -65,7 +65,7 @@ def test_tail_shows_undecodable_bytes_instead_of_hiding_them(organism_env, nats_
 
 def test_tail_human_output(organism_env, nats_server):
     proc = organism("tail", ">", "--count", "1", env=organism_env)
-    asyncio.run(_publish_until(nats_server.url, proc, [(subjects.risk_state(), EXAMPLES["TradingStateChanged"])]))
+    asyncio.run(_publish_until(nats_server.url, proc, [(subjects.risk_state("paper"), EXAMPLES["TradingStateChanged"])]))
     out, _ = proc.communicate(timeout=30)
     assert "risk.state" in out and "TradingStateChanged" in out and "state=HALTED" in out
 

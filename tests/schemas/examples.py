@@ -6,7 +6,8 @@ from decimal import Decimal
 
 from schemas import *  # noqa: F403
 from schemas import BookLevel, DenyReason, GateResult, PerformanceMetrics, StageResult, StrategyWeight
-from schemas import GenomeEvaluation, GenomeText
+from schemas import BarRange, Flag, Flags, GenomeEvaluation, GenomeText, Origin, StageChange
+from schemas import StrategyLimits, ValidationSummary
 
 T0 = 1_763_712_000_000_000_000  # 2025-11-21T08:00:00Z in ns
 D = Decimal
@@ -110,6 +111,54 @@ EXAMPLES = {
                                      size=D("-0.03"), entry_price=D("60100"),
                                      unrealized_pnl=D("-1.5"), margin_used=D("360.6"), leverage=5.0,
                                      account_value=D("10012.4")),
+    "OrderSubmitted": OrderSubmitted(
+        ts_event=T0, ts_init=T0, correlation_id="c-1", command_id="cmd-1", coin="BTC",
+        cloid="0x" + "0" * 31 + "7", strategy_id="gp_12_3fa9c2d1", account="paper",
+        intent_id="i-1", side="buy", size=D("0.015"), limit_price=D("60300")),
+    "OrderExpired": OrderExpired(
+        ts_event=T0, ts_init=T0, correlation_id="c-1", command_id="cmd-1", coin="BTC",
+        cloid="0x" + "0" * 31 + "7", reason="IOC remainder", strategy_id="gp_12_3fa9c2d1",
+        account="live", filled=D("0.01")),
+    "AccountReport": AccountReport(
+        ts_event=T0, ts_init=T0, correlation_id="account-paper", account="paper",
+        equity=D("10012.40"), margin_used=D("360.6"), total_notional=D("1803.0"),
+        withdrawable=D("9651.8"), net_transfers=D("10000"), positions={"BTC": D("-0.03")}),
+    "ExecutionStatus": ExecutionStatus(
+        ts_event=T0, ts_init=T0, account="live", state="not_ready", reason="VPN check failed",
+        vpn_ok=False, actions_left=9120, weight_used=40, dead_man_ms=1_763_712_060_000,
+        open_orders=2),
+    "ReconciliationEvent": ReconciliationEvent(
+        ts_event=T0, ts_init=T0, correlation_id="reconcile-7", account="paper", coin="ETH",
+        kind="unknown_order", detail="open order 0.5 ETH @ 2900 not sent by the organism",
+        venue_order_id=991, size=D("0.5")),
+    "DeactivationRequested": DeactivationRequested(
+        ts_event=T0, ts_init=T0, correlation_id="deactivate-gp_12_3fa9c2d1",
+        strategy_id="gp_12_3fa9c2d1", account="paper", drawdown=0.16, limit=0.15,
+        validated_max_drawdown=0.075, reason="drawdown 16.0 % >= 2 x validated 7.5 %"),
+    "FlattenRequested": FlattenRequested(
+        ts_event=T0, ts_init=T0, correlation_id="flatten-1", account="live", by="risk",
+        reason="max drawdown 10.2 % from the high-water mark"),
+    "RegistryEntry": RegistryEntry(
+        ts_event=T0, ts_init=T0, strategy_id="gp_12_3fa9c2d1",
+        dsl="(strategy (long-entry (cross-above (sma close 10) (sma close 50))))",
+        coin="BTC", interval="1h", stage="paper", account="paper", stage_since=T0,
+        history=[StageChange(stage="validated", at=T0 - 10**9, reason="passed the gauntlet",
+                             by="validation"),
+                 StageChange(stage="paper", at=T0, reason="paper trading begins",
+                             by="validation")],
+        flags=Flags(paused=Flag(reason="operator look", at=T0, by="operator")),
+        validation=ValidationSummary(
+            in_sample_sharpe=2.6, out_of_sample_sharpe=2.2, walk_forward_sharpe=2.1,
+            max_drawdown=0.075, trades_per_day=0.8, deflated_sharpe=0.97, pbo=0.1, score=71.0,
+            trade_returns=[0.01, -0.004, 0.02],
+            searched=BarRange(start=T0 - 10**15, end=T0 - 4 * 10**14, bars=6000),
+            validated=BarRange(start=T0 - 3 * 10**14, end=T0 - 10**12, bars=3900),
+            data_spec="store:BTC/1h", verdict_at=T0 - 10**9),
+        origin=Origin(kind="evolved", trial_count=18_000, algorithm="gp", generation=12,
+                      genome_hash="3fa9c2d1" + "0" * 56),
+        limits=StrategyLimits(max_notional_usd=D("2500"))),
+    "StrategyControl": StrategyControl(ts_event=T0, ts_init=T0, strategy_id="gp_12_3fa9c2d1",
+                                       action="flatten", operator="alice", reason="news"),
     "Heartbeat": Heartbeat(ts_event=T0, ts_init=T0, agent="risk", instance="host:42", pid=42,
                            started=T0 - 10**10, uptime_s=10.0, messages_in={"order.intent": 3},
                            messages_out={"exec.cmd": 2}, dead_letters=1, errors=0,
