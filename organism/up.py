@@ -82,7 +82,7 @@ async def _supervise(config, url, processes, duration, config_path, console) -> 
     for proc in processes:
         if proc.name == BROKER_ENTRY:
             continue  # this process is the broker's supervisor already
-        if proc.name == VENUE_ENTRY and config.venue.network != "sim":
+        if proc.name == VENUE_ENTRY and not config.venue.uses_sim:
             continue  # trading against testnet or mainnet: no local exchange
         children.append(Child(proc.name, resolve_command(proc.command), env,
                               log_path=str(logs / f"{proc.name}.out")))
@@ -97,7 +97,7 @@ async def _supervise(config, url, processes, duration, config_path, console) -> 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    venue_up = config.venue.network == "sim" and any(c.name == VENUE_ENTRY for c in children)
+    venue_up = config.venue.uses_sim and any(c.name == VENUE_ENTRY for c in children)
 
     async def venue_listening() -> None:  # the market-data agent's first connect then succeeds
         host, port = config.venue.sim.host, config.venue.sim.port

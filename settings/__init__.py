@@ -14,6 +14,7 @@ from settings.loader import (
     config_class,
     default_config,
     load_config,
+    register_renamed,
     register_section,
     registered_sections,
     to_toml_dict,
@@ -38,7 +39,7 @@ from settings.sections import (
 
 __all__ = [
     "DEFAULT_FILE", "ENV_PREFIX", "PROJECT_ROOT", "ConfigError", "config_class", "default_config",
-    "load_config", "register_section", "registered_sections", "to_toml_dict", "SECRET_ENV",
+    "load_config", "register_renamed", "register_section", "registered_sections", "to_toml_dict", "SECRET_ENV",
     "Secret", "Secrets", "load_secrets", "mask", "ClockSection", "Config", "HeartbeatSection",
     "Interval", "JetStreamSection", "MarketSection", "MetricsSection", "NatsSection",
     "OrganismSection", "AGENT_PORT_ORDER", "Port", "PositiveSeconds", "Section", "SupervisorSection",

@@ -37,6 +37,7 @@ class ConfigError(ValueError):
 
 # --- sections registered from below -------------------------------------------------------------
 _SECTIONS: dict[str, type] = {}
+_RENAMED: dict[str, str] = {}
 _CLASSES: dict[tuple[tuple[str, type], ...], type] = {}
 
 
@@ -50,6 +51,11 @@ def register_section(name: str, section: type) -> type:
         raise ValueError(f"config section {name!r} is registered already by {held.__module__}")
     _SECTIONS[name] = section
     return section
+
+
+def register_renamed(old_key: str, hint: str) -> None:
+    """A key that no longer exists: the error for it says `hint` (what to use instead)."""
+    _RENAMED[old_key] = hint
 
 
 def registered_sections() -> dict[str, type]:
@@ -184,6 +190,8 @@ def _explain(message: str, merged: dict, origin: dict[str, str], cls: type) -> s
     unknown = re.match(r"Object contains unknown field `(?P<field>[^`]+)`", what)
     if unknown:
         key = f"{dotted}.{unknown.group('field')}" if dotted else unknown.group("field")
+        if key in _RENAMED:
+            return f"config key {key} (from {_origin_of(origin, key)}) is no longer used: {_RENAMED[key]}"
         allowed = _allowed_keys(cls, dotted)
         return (
             f"unknown config key {key} (from {_origin_of(origin, key)}); "

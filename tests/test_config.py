@@ -82,3 +82,36 @@ def test_a_secret_cannot_be_pickled():
 
     with pytest.raises(TypeError):
         pickle.dumps(Secret("x" * 10))
+
+
+@pytest.mark.parametrize(
+    "env, expected",
+    [
+        ({"ORGANISM__VENUE__NETWORK": "testnet"},
+         "venue.network was split when paper and live accounts arrived: set venue.market_data"),
+        ({"ORGANISM__VENUE__ACCOUNT_ADDRESS": '"0x' + "1" * 40 + '"'},
+         "venue.account_address moved to venue.live.account_address"),
+        ({"ORGANISM__VENUE__LIVE__NETWORK": "mainnet",
+          "ORGANISM__VENUE__LIVE__ACCOUNT_ADDRESS": '"0x' + "1" * 40 + '"'},
+         "set venue.live.confirm_mainnet = true"),
+        ({"ORGANISM__VENUE__LIVE__NETWORK": "mainnet", "ORGANISM__VENUE__LIVE__CONFIRM_MAINNET": "true"},
+         "needs venue.live.account_address"),
+        ({"ORGANISM__VENUE__PAPER__NETWORK": "mainnet"}, "the paper account never trades mainnet"),
+        ({"ORGANISM__VENUE__PAPER__CAPITAL_USDC": '"-5"'}, "capital_usdc must be > 0 USDC"),
+        ({"ORGANISM__VENUE__LIVE__ACCOUNT_ADDRESS": '"alice"'}, "venue.live.account_address = 'alice'"),
+    ],
+)
+def test_venue_table_refuses_old_keys_and_unconfirmed_mainnet(env, expected):
+    with pytest.raises(ConfigError) as err:
+        load_config(env=env)
+    assert expected in str(err.value)
+
+
+def test_venue_defaults_keep_everything_on_the_local_exchange():
+    venue = load_config(env={}).venue
+    assert (venue.market_data, venue.paper.network, venue.live.network) == ("sim", "sim", "sim")
+    assert venue.uses_sim and venue.url("sim") == f"http://{venue.sim.host}:{venue.sim.port}"
+    live = load_config(env={"ORGANISM__VENUE__LIVE__NETWORK": "mainnet",
+                            "ORGANISM__VENUE__LIVE__CONFIRM_MAINNET": "true",
+                            "ORGANISM__VENUE__LIVE__ACCOUNT_ADDRESS": '"0x' + "1" * 40 + '"'}).venue
+    assert live.url(live.live.network) == "https://api.hyperliquid.xyz"

@@ -6,11 +6,12 @@ given as decimal strings (USDC, prices) so nothing is rounded through a float.
 
 from __future__ import annotations
 
-from typing import Literal
+from decimal import Decimal
+from typing import Annotated, Literal
 
 import msgspec
 
-from settings import register_section
+from settings import register_renamed, register_section
 
 
 class CoinSpec(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -81,12 +82,84 @@ class SimConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     admin: bool = True
 
 
-class VenueSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """The `[venue]` config table: which exchange the organism trades and reads."""
+MAINNET_URL = "https://api.hyperliquid.xyz"
+TESTNET_URL = "https://api.hyperliquid-testnet.xyz"
+Network = Literal["sim", "testnet", "mainnet"]
+_ADDRESS = r"^(0x[0-9a-fA-F]{40})?$"
 
-    network: Literal["sim", "testnet", "mainnet"] = "sim"
-    account_address: str = ""  # public address; the key itself comes from ORGANISM_SECRET_KEY
+
+class AccountVenue(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Where one account trades. On `sim` the local exchange funds an address generated at first
+    start (its key kept in the data folder, owner-only) with `capital_usdc`; on testnet or mainnet
+    the key is an API wallet from the environment (ORGANISM_PAPER_SECRET_KEY for paper,
+    ORGANISM_SECRET_KEY for live) and `account_address` is the master account it trades for."""
+
+    network: Network = "sim"
+    capital_usdc: str = "10000"  # sim only: the account's starting balance (USDC)
+    account_address: Annotated[str, msgspec.Meta(pattern=_ADDRESS)] = ""
+    confirm_mainnet: bool = False  # live only: trading real money needs this said out loud
+
+    def __post_init__(self) -> None:
+        try:
+            capital = Decimal(self.capital_usdc)
+        except ArithmeticError:
+            raise ValueError(f"capital_usdc must be a decimal number of USDC, got "
+                             f"{self.capital_usdc!r}") from None
+        if not capital.is_finite() or capital <= 0:
+            raise ValueError(f"capital_usdc must be > 0 USDC, got {self.capital_usdc!r}")
+
+
+class VenueSection(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The `[venue]` config table: where market data comes from and where each account trades.
+    `organism up` starts the local exchange when any of them is `sim`."""
+
+    market_data: Network = "sim"  # the market-data source
+    paper: AccountVenue = msgspec.field(default_factory=AccountVenue)
+    live: AccountVenue = msgspec.field(default_factory=AccountVenue)
     sim: SimConfig = msgspec.field(default_factory=SimConfig)
+
+    def __post_init__(self) -> None:
+        if self.paper.network == "mainnet":
+            raise ValueError("the paper account never trades mainnet: set venue.paper.network "
+                             "to 'sim' (the local exchange) or 'testnet'")
+        if self.paper.confirm_mainnet:
+            raise ValueError("venue.paper.confirm_mainnet means nothing: only the live account "
+                             "can trade mainnet")
+        if self.live.network == "mainnet" and not self.live.confirm_mainnet:
+            raise ValueError("venue.live.network = 'mainnet' trades real money: set "
+                             "venue.live.confirm_mainnet = true to say so, or use 'testnet'")
+        if self.live.network == "mainnet" and not self.live.account_address:
+            raise ValueError("venue.live.network = 'mainnet' needs venue.live.account_address "
+                             "(the master account your API wallet trades for)")
+
+    def url(self, network: Network) -> str:
+        """REST base URL of a network (the local exchange for `sim`)."""
+        if network == "mainnet":
+            return MAINNET_URL
+        if network == "testnet":
+            return TESTNET_URL
+        return f"http://{self.sim.host}:{self.sim.port}"
+
+    def account(self, name: str) -> AccountVenue:
+        if name not in ("paper", "live"):
+            raise ValueError(f"unknown account {name!r}: use 'paper' or 'live'")
+        return self.paper if name == "paper" else self.live
+
+    @property
+    def uses_sim(self) -> bool:
+        """Whether anything reads or trades the local exchange (then `organism up` starts it)."""
+        return "sim" in (self.market_data, self.paper.network, self.live.network)
 
 
 register_section("venue", VenueSection)
+register_renamed(
+    "venue.network",
+    "venue.network was split when paper and live accounts arrived: set venue.market_data "
+    "(where candles come from) and venue.paper.network / venue.live.network (where each "
+    "account trades)",
+)
+register_renamed(
+    "venue.account_address",
+    "venue.account_address moved to venue.live.account_address (and venue.paper.account_address "
+    "for a paper account on testnet)",
+)

@@ -24,7 +24,7 @@ from agents.market_data.replay import replay_candles
 from bus import subjects
 from bus.runtime import Agent, AgentContext
 from marketdata.candles import Bar, CandleCloser
-from marketdata.hyperliquid import MAINNET_URL, TESTNET_URL, FeedClient, InfoClient, InfoError, ws_url
+from marketdata.hyperliquid import FeedClient, InfoClient, InfoError, ws_url
 from marketdata.store import CandleStore, candles_table, interval_ms, warm_up
 from bus.codec import DecodeFailure, decode
 from schemas import Candle, FeedStatus
@@ -36,12 +36,7 @@ def rest_url(config) -> str:
     md = config.market_data
     if md.url:
         return md.url.rstrip("/")
-    net = config.venue.network
-    if net == "mainnet":
-        return MAINNET_URL
-    if net == "testnet":
-        return TESTNET_URL
-    return f"http://{config.venue.sim.host}:{config.venue.sim.port}"
+    return config.venue.url(config.venue.market_data)
 
 
 def candle_msg_id(coin: str, interval: str, open_ms: int) -> str:

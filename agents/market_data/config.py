@@ -20,7 +20,7 @@ class ReplayConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
 class MarketDataConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     mode: Literal["live", "replay", "off"] = "live"
-    url: str = ""  # REST base URL; empty = from venue.network (sim: the local exchange)
+    url: str = ""  # REST base URL; empty = from venue.market_data (sim: the local exchange)
     book: Literal["l2Book", "bbo", "none"] = "l2Book"
     trades: bool = True
     asset_ctx: bool = True

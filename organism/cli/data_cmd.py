@@ -47,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     b = data_sub.add_parser(
         "backfill", help="page candleSnapshot from the venue and fill the store's gaps",
         description="Fetch candles from the configured venue (the local exchange unless "
-        "venue.network says testnet or mainnet) and append the missing ones. Hyperliquid keeps "
+        "venue.market_data says testnet or mainnet) and append the missing ones. Hyperliquid keeps "
         "only the newest 5000 candles per interval. Contacting the real exchange needs --live.")
     b.add_argument("--coin", required=True)
     b.add_argument("--interval", required=True)
@@ -146,8 +146,8 @@ def cmd_backfill(args: argparse.Namespace) -> int:
     from marketdata.store import CandleStore, StoreError, candles_table, interval_ms
 
     config = config_from(args)
-    if config.venue.network != "sim" and not config.market_data.url and not args.live:
-        print(f"organism data backfill: venue.network is {config.venue.network!r}, which means "
+    if config.venue.market_data != "sim" and not config.market_data.url and not args.live:
+        print(f"organism data backfill: venue.market_data is {config.venue.market_data!r}, which means "
               "contacting Hyperliquid over the internet; add --live to allow it", file=sys.stderr)
         return 2
     try:

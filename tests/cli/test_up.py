@@ -49,7 +49,8 @@ def test_up_for_five_seconds_starts_and_stops_cleanly(tmp_path, organism_env):
 def test_up_leaves_out_the_local_exchange_for_a_real_network(tmp_path, organism_env):
     data = str(tmp_path / "testnet")
     env = dict(organism_env, ORGANISM__ORGANISM__DATA_DIR=data,
-               ORGANISM__NATS__PORT=str(free_port()), ORGANISM__VENUE__NETWORK="testnet")
+               ORGANISM__NATS__PORT=str(free_port()), ORGANISM__VENUE__MARKET_DATA="testnet",
+               ORGANISM__VENUE__PAPER__NETWORK="testnet", ORGANISM__VENUE__LIVE__NETWORK="testnet")
     env.pop("ORGANISM__NATS__URL")
     r = run_organism("up", "--for", "1", env=env, timeout=90)
     assert r.returncode == 0, r.stderr
