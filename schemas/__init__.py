@@ -36,6 +36,7 @@ from schemas.orders import (
     PositionReport,
     ReconciliationEvent,
     SubmitOrder,
+    cloid_for,
 )
 from schemas.registry import (
     Flag,
@@ -116,6 +117,7 @@ BY_TAG: dict[str, type[Message]] = {cls.__name__: cls for cls in ALL_MESSAGES}
 
 __all__ = [cls.__name__ for cls in ALL_MESSAGES] + [
     "ACCOUNTS",
+    "cloid_for",
     "Account",
     "ALL_MESSAGES",
     "BarRange",

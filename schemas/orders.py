@@ -6,6 +6,7 @@ is an exact Decimal. Commands are imperative (`SubmitOrder`), events past tense 
 
 from __future__ import annotations
 
+import hashlib
 from enum import Enum
 from typing import Literal
 
@@ -25,6 +26,12 @@ ACCOUNTS: tuple[Account, ...] = ("paper", "live")
 CommandOrigin = Literal["", "intent", "flatten"]
 # The strategy id reserved for `organism order` (the operator's own intents).
 OPERATOR = "operator"
+
+
+def cloid_for(intent_id: str) -> Cloid:
+    """The venue's client order id of an intent: derived, so a retried or redelivered command is
+    recognisably the same order and never a second one."""
+    return "0x" + hashlib.sha256(intent_id.encode()).hexdigest()[:32]
 
 
 class OrderIntent(OrderPathMessage, frozen=True, kw_only=True):

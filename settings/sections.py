@@ -59,9 +59,10 @@ AGENT_PORT_ORDER: tuple[str, ...] = (
     "allocation",
     "trader",
     "risk",
-    "execution",
+    "execution_paper",  # one execution process per account (`organism agent execution --account`)
     "recorder",
     "dashboard",
+    "execution_live",
 )
 
 
