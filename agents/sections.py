@@ -2,6 +2,7 @@
 the module that defines it. Import this before `settings.load_config` to read the whole file."""
 
 import venue.config  # noqa: F401  [venue]
+import bus.registry  # noqa: F401  [registry]
 import agents.recorder.config  # noqa: F401  [recorder]
 import agents.validation.config  # noqa: F401  [validation]
 import agents.market_data.config  # noqa: F401  [market_data]
