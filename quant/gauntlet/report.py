@@ -84,12 +84,30 @@ def stage_rows(report: ValidationReport) -> list[list[str]]:
     return rows
 
 
+def gate_value(gate: str, x: float) -> str:
+    """A gate's value or threshold in the unit people read it in: drawdowns and probabilities
+    (deflated Sharpe, PBO) as percent, Sharpe ratios to 2 decimals, counts whole, years as
+    years; the wire keeps fractions."""
+    if not math.isfinite(x):
+        return "n/a"
+    kind = gate.split(".", 1)[0]
+    if kind in ("max_drawdown", "deflated_sharpe", "pbo"):
+        return f"{x * 100:.1f}%"
+    if kind in ("sharpe", "robustness"):
+        return f"{x:.2f}"
+    if kind in ("trades", "no_lookahead"):
+        return f"{x:,.0f}"
+    if kind == "min_backtest_length":
+        return f"{x:.2f} y"
+    return fmt(x)
+
+
 def gate_rows(report: ValidationReport) -> list[list[str]]:
     """gate, value, comparator + threshold, verdict, detail."""
     rows = []
     for g in report.gates:
         gated = not g.detail.startswith("reported, not gated")
         verdict = ("PASS" if g.passed else "FAIL") if gated else ("ok" if g.passed else "low")
-        rows.append([g.gate, fmt(g.value), f"{g.comparator} {fmt(g.threshold)}", verdict,
-                     g.detail])
+        rows.append([g.gate, gate_value(g.gate, g.value),
+                     f"{g.comparator} {gate_value(g.gate, g.threshold)}", verdict, g.detail])
     return rows

@@ -28,7 +28,8 @@ def test_backtest_table_and_equity_csv(tmp_path, capsys):
     rc = main(["backtest", "--strategy", str(EXAMPLES / "sma_cross.dsl"), "--data",
                "synthetic:seed=2,bars=800", "--fees-bps", "1.5", "--equity-csv", str(csv)])
     assert rc == 0
-    assert "sharpe" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "Sharpe" in out and "buy and hold" in out
     lines = csv.read_text().splitlines()
     assert lines[0] == "time_ms,equity,return,position" and len(lines) == 801
 
