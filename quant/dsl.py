@@ -17,8 +17,8 @@ import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from quant.genome import FALSE, Sizing, Strategy
-from quant.primitives import BY_SYMBOL, PRIMITIVES, Arg
+from quant.genome import FALSE, Sizing, Strategy, format_node, format_strategy
+from quant.primitives import BY_SYMBOL, Arg
 from quant.types import THRESHOLD_CONST, WINDOW_CONST, Kind, Node
 
 _KIND_WORD = {
@@ -173,17 +173,6 @@ def _expr(sx, kind: Kind) -> Node:
     raise max(errors, key=lambda e: (e.line, e.col))  # the overload that got furthest
 
 
-def format_node(node: Node) -> str:
-    if node.name == WINDOW_CONST:
-        return str(int(node.value))
-    if node.name == THRESHOLD_CONST:
-        return repr(float(node.value))
-    p = PRIMITIVES[node.name]
-    if not node.children:
-        return p.symbol
-    return "(" + " ".join([p.symbol] + [format_node(c) for c in node.children]) + ")"
-
-
 def parse_node(text: str, kind: Kind = Kind.BOOL, source: str = "<expr>") -> Node:
     """Parse one expression of the given kind, e.g. `(> (rsi close 14) 70)`."""
     try:
@@ -274,31 +263,6 @@ def _strategy(text: str) -> Strategy:
                                arg.line, arg.col)
             values[fld] = x
     return Strategy(**values)
-
-
-def _opt(x) -> str:
-    return "none" if x is None else repr(x)
-
-
-def format_strategy(s: Strategy, pretty: bool = True) -> str:
-    """The text form; pretty = one section per line, else one line (used for hashing)."""
-    if s.size.kind == "fixed":
-        size = f"(fixed {s.size.fraction!r})"
-    else:
-        size = f"(vol-target {s.size.target_vol!r} {s.size.window})"
-    sections = [
-        f"(long-entry {format_node(s.long_entry)})",
-        f"(long-exit {format_node(s.long_exit)})",
-        f"(short-entry {format_node(s.short_entry)})",
-        f"(short-exit {format_node(s.short_exit)})",
-        f"(size {size})",
-        f"(stop-loss {_opt(s.stop_loss)})",
-        f"(take-profit {_opt(s.take_profit)})",
-        f"(trailing-stop {_opt(s.trailing_stop)})",
-        f"(max-hold {'none' if s.max_hold is None else int(s.max_hold)})",
-    ]
-    sep = "\n  " if pretty else " "
-    return "(strategy" + sep + sep.join(sections) + ")" + ("\n" if pretty else "")
 
 
 __all__ = ["DslError", "FALSE", "SECTIONS", "format_node", "format_strategy", "parse_node",

@@ -1,7 +1,8 @@
 """The strategy genome: four boolean trees, a sizing gene and optional risk genes.
 
 The canonical form sorts the arguments of commutative primitives, so `(and a b)` and
-`(and b a)` hash alike; the hash is SHA-256 of the canonical one-line text.
+`(and b a)` hash alike; the hash is SHA-256 of the canonical one-line text. The text form is
+written here (`format_strategy`) and read by quant.dsl, which sits above the genome.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import hashlib
 from dataclasses import dataclass, field, replace
 
 from quant.primitives import PRIMITIVES
-from quant.types import Node
+from quant.types import THRESHOLD_CONST, WINDOW_CONST, Node
 
 FALSE = Node("false")
 
@@ -46,10 +47,44 @@ class Strategy:
         return (self.long_entry, self.long_exit, self.short_entry, self.short_exit)
 
 
+def format_node(node: Node) -> str:
+    if node.name == WINDOW_CONST:
+        return str(int(node.value))
+    if node.name == THRESHOLD_CONST:
+        return repr(float(node.value))
+    p = PRIMITIVES[node.name]
+    if not node.children:
+        return p.symbol
+    return "(" + " ".join([p.symbol] + [format_node(c) for c in node.children]) + ")"
+
+
+def _opt(x) -> str:
+    return "none" if x is None else repr(x)
+
+
+def format_strategy(s: Strategy, pretty: bool = True) -> str:
+    """The text form; pretty = one section per line, else one line (used for hashing)."""
+    if s.size.kind == "fixed":
+        size = f"(fixed {s.size.fraction!r})"
+    else:
+        size = f"(vol-target {s.size.target_vol!r} {s.size.window})"
+    sections = [
+        f"(long-entry {format_node(s.long_entry)})",
+        f"(long-exit {format_node(s.long_exit)})",
+        f"(short-entry {format_node(s.short_entry)})",
+        f"(short-exit {format_node(s.short_exit)})",
+        f"(size {size})",
+        f"(stop-loss {_opt(s.stop_loss)})",
+        f"(take-profit {_opt(s.take_profit)})",
+        f"(trailing-stop {_opt(s.trailing_stop)})",
+        f"(max-hold {'none' if s.max_hold is None else int(s.max_hold)})",
+    ]
+    sep = "\n  " if pretty else " "
+    return "(strategy" + sep + sep.join(sections) + ")" + ("\n" if pretty else "")
+
+
 def canonical_node(node: Node) -> Node:
     """Same meaning, one spelling: commutative arguments sorted by their canonical text."""
-    from quant.dsl import format_node
-
     if not node.children:
         return node
     kids = tuple(canonical_node(c) for c in node.children)
@@ -69,8 +104,6 @@ def canonical(strategy: Strategy) -> Strategy:
 
 
 def canonical_text(strategy: Strategy) -> str:
-    from quant.dsl import format_strategy
-
     return format_strategy(canonical(strategy), pretty=False)
 
 
