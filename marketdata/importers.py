@@ -5,6 +5,7 @@ Parsing is pure (lines of text in, a `Parsed` out: the table plus every `BadRow`
 1-based line in the original file and reason); `open_lines` is the one reader (plain text or an
 LZ4 frame, told apart by the magic number, not the name). Times are UTC; text without a zone is
 read as UTC. Nothing here writes: the CLI decides whether bad rows abort the import.
+`Parsed`, `BadRow` and `ImportFormatError` live in marketdata.parsed (shared with l2.py).
 """
 
 from __future__ import annotations
@@ -16,13 +17,13 @@ import operator
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
+from marketdata.l2 import parse_l2book
+from marketdata.parsed import BadRow, ImportFormatError, Parsed, dedupe, iso
 from marketdata.store import CANDLE_SCHEMA, CTX_SCHEMA, StoreError, interval_ms
 
 FORMATS = ("ohlcv", "binance", "hl-l2book", "hl-asset-ctxs")
@@ -37,44 +38,6 @@ EXPECTED = (
     "[--format hl-asset-ctxs]"
 )
 _DAY_MS = 86_400_000
-
-
-class ImportFormatError(ValueError):
-    """The file as a whole cannot be imported (unknown format, missing columns, wrong interval):
-    a usage error, as opposed to bad rows."""
-
-
-@dataclass(frozen=True)
-class BadRow:
-    file: str
-    line: int  # 1-based line in the original file, banner and header lines counted
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.reason}"
-
-
-@dataclass(frozen=True)
-class Parsed:
-    """What a file holds once parsed: `table` has only the good rows, sorted by t, exact
-    duplicates removed. `gaps` counts holes in the candle sequence, `missing` the candles in them."""
-
-    kind: str  # "candles" | "asset_ctxs" | "l2book"
-    table: pa.Table
-    rows_read: int
-    duplicates: int = 0
-    bad: tuple[BadRow, ...] = ()
-    gaps: int = 0
-    missing: int = 0
-    other_coin_rows: int = 0
-
-    @property
-    def first(self) -> int | None:
-        return int(self.table.column("t")[0].as_py()) if self.table.num_rows else None
-
-    @property
-    def last(self) -> int | None:
-        return int(self.table.column("t")[-1].as_py()) if self.table.num_rows else None
 
 
 # --- reading ----------------------------------------------------------------------------------
@@ -248,20 +211,12 @@ def parse_file(path: str | Path, fmt: str, coin: str, interval: str | None) -> P
         if fmt == "hl-asset-ctxs":
             return parse_asset_ctxs(lines, name, coin)
         if fmt == "hl-l2book":
-            from marketdata.l2 import parse_l2book
-
             return parse_l2book(lines, name, coin)
     raise ImportFormatError(f"--format {fmt!r} unknown; use auto or one of {', '.join(FORMATS)}")
 
 
 # --- times and numbers --------------------------------------------------------------------------
 _HOUR_12 = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{1,2})[-: ]?([AP]M)$", re.IGNORECASE)
-
-
-def iso(ms: int) -> str:
-    """An open time in ms as ISO-8601 UTC (milliseconds shown only when present)."""
-    dt = datetime.fromtimestamp(ms / 1000, UTC)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S") + (f".{ms % 1000:03d}" if ms % 1000 else "") + "Z"
 
 
 def epoch_to_ms(x: np.ndarray) -> np.ndarray:
@@ -525,36 +480,6 @@ def check_candles(name: str, interval: str, lines: np.ndarray, t: np.ndarray, o:
     bad = tuple(BadRow(name, int(lines[i]), str(why[i]))
                 for i in np.argsort(lines, kind="stable") if why[i] is not None)
     return Parsed("candles", table, size, dups, bad, gaps, missing)
-
-
-def dedupe(t: np.ndarray, values: np.ndarray, lines: np.ndarray, ok: np.ndarray,
-           why: np.ndarray, what: str) -> tuple[np.ndarray, int]:
-    """Among rows `ok`, keep the first of each run of exact duplicates (same t, same values) and
-    mark every row of a time that carries different values as bad. Returns (keep, duplicates)."""
-    keep = ok.copy()
-    idx = np.nonzero(ok)[0]
-    if idx.size == 0:
-        return keep, 0
-    idx = idx[np.lexsort((lines[idx], t[idx]))]
-    ts = t[idx]
-    vals = values[idx]
-    same_t = np.r_[False, ts[1:] == ts[:-1]]
-    same_v = np.r_[False, (vals[1:] == vals[:-1]).all(axis=1)] if vals.ndim == 2 else \
-        np.r_[False, vals[1:] == vals[:-1]]
-    group = np.cumsum(~same_t)
-    conflict_groups = np.unique(group[same_t & ~same_v])
-    dup = same_t & same_v
-    in_conflict = np.isin(group, conflict_groups)
-    dups = int((dup & ~in_conflict).sum())
-    keep[idx[dup]] = False
-    for g in conflict_groups:
-        members = idx[group == g]
-        for i in members:
-            others = ", ".join(str(int(lines[j])) for j in members if j != i)
-            why[i] = (f"{what} {iso(int(t[i]))} appears again with different values "
-                      f"(line {others}); keep one row per {what}")
-            keep[i] = False
-    return keep, dups
 
 
 def _check_grid(t: np.ndarray, keep: np.ndarray, why: np.ndarray, step: int, interval: str,

@@ -14,7 +14,7 @@ from typing import IO
 import numpy as np
 import pyarrow as pa
 
-from marketdata.importers import BadRow, ImportFormatError, Parsed, dedupe
+from marketdata.parsed import BadRow, ImportFormatError, Parsed, dedupe
 from marketdata.store import append_unique, read_range
 
 LEVEL = pa.struct([("px", pa.float64()), ("sz", pa.float64()), ("n", pa.int64())])
