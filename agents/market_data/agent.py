@@ -20,6 +20,7 @@ from loguru import logger
 from nats.js.errors import NotFoundError
 
 from agents.market_data import convert
+from agents.market_data.convert import candle_msg_id
 from agents.market_data.replay import replay_candles
 from bus import subjects
 from bus.runtime import Agent, AgentContext
@@ -37,10 +38,6 @@ def rest_url(config) -> str:
     if md.url:
         return md.url.rstrip("/")
     return config.venue.url(config.venue.market_data)
-
-
-def candle_msg_id(coin: str, interval: str, open_ms: int) -> str:
-    return f"candle:{coin}:{interval}:{open_ms}"
 
 
 class MarketDataAgent(Agent):

@@ -10,6 +10,11 @@ from schemas import AssetContext, BookLevel, BookSnapshot, Candle, Trade
 MS = 1_000_000  # ns per ms
 
 
+def candle_msg_id(coin: str, interval: str, open_ms: int) -> str:
+    """The JetStream message id of a closed candle: live and replay publish each one once."""
+    return f"candle:{coin}:{interval}:{open_ms}"
+
+
 def candle(coin: str, interval: str, bar: Bar, now_ns: int) -> Candle:
     close_ns = (bar.T + 1) * MS - 1
     return Candle(

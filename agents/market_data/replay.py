@@ -14,6 +14,8 @@ import time
 from loguru import logger
 from nats.js.errors import NotFoundError
 
+from agents.market_data import convert
+from agents.market_data.convert import candle_msg_id
 from bus import subjects
 from bus.runtime import AgentContext
 from marketdata.candles import Bar
@@ -42,9 +44,6 @@ def replay_order(store: CandleStore, coins: list[str], intervals: list[str], sta
 
 
 async def replay_candles(ctx: AgentContext, store: CandleStore) -> None:
-    from agents.market_data import convert
-    from agents.market_data.agent import candle_msg_id
-
     cfg = ctx.config.market_data.replay
     events = replay_order(store, ctx.config.market.coins, ctx.config.market.intervals,
                           cfg.start_ms, cfg.end_ms)
