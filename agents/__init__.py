@@ -21,6 +21,8 @@ AGENTS: dict[str, str] = {
     "evaluator": "agents.evaluator.agent:EvaluatorAgent",
     "recorder": "agents.recorder.agent:RecorderAgent",
     "validation": "agents.validation.agent:ValidationAgent",
+    # one process per account: `organism agent execution --account paper|live`
+    "execution": "agents.execution.agent:ExecutionAgent",
 }
 
 

@@ -63,6 +63,9 @@ class Exchange:
         self.triggers: dict[int, Order] = {}
         self.fills: dict[str, list[dict]] = {}
         self.user_funding: dict[str, list[dict]] = {}  # userFunding ledger rows per user
+        # userNonFundingLedgerUpdates rows per user: deposits, liquidations (what moves an
+        # account's money other than trading and funding)
+        self.ledger: dict[str, list[dict]] = {}
         self.funding_history: dict[str, list[dict]] = {c: [] for c in self.coins}
         self.funding_rate: dict[str, Decimal] = {c: ZERO for c in self.coins}
         self.trade_log: dict[str, deque[tuple[int, Decimal, Decimal]]] = {c: deque() for c in self.coins}
@@ -82,11 +85,20 @@ class Exchange:
 
     # ----------------------------------------------------------------- accounts and prices
     def fund(self, address: str, usdc: Decimal) -> Account:
-        """Credit `usdc` to `address`, creating the account (a deposit, not PnL)."""
+        """Credit `usdc` to `address`, creating the account (a deposit, not PnL); the deposit is
+        a row of its non-funding ledger, as Hyperliquid lists a bridge deposit."""
         acct = self.account(address, create=True)
         assert acct is not None
         acct.deposit(usdc)
+        if not acct.exempt:
+            self.ledger_row(acct.address, {"type": "deposit", "usdc": fmt(usdc)})
         return acct
+
+    def ledger_row(self, user: str, delta: dict) -> None:
+        """Append one userNonFundingLedgerUpdates row (time: the venue clock, ms)."""
+        rows = self.ledger.setdefault(user, [])
+        rows.append({"time": self.now_ms, "hash": tx_hash("ledger", user, len(rows), self.now_ms),
+                     "delta": delta})
 
     def account(self, address: str, create: bool = False) -> Account | None:
         key = address.lower()

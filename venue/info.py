@@ -258,6 +258,14 @@ def _user_funding(ex, body, now):
     return [r for r in rows if start <= r["time"] <= end][:500]
 
 
+def _non_funding_ledger(ex, body, now):
+    start = int(body["startTime"])
+    end = body.get("endTime")
+    end = int(end) if end is not None else now
+    rows = ex.ledger.get(body["user"].lower(), [])
+    return [r for r in rows if start <= r["time"] <= end][:2000]
+
+
 def _historical_orders(ex, body, now):
     user = body["user"].lower()
     records = [r for r in ex.records.values() if r.order.user == user]
@@ -307,6 +315,7 @@ _HANDLERS = {
     "perpDexs": _perp_dexs,
     "userRateLimit": _user_rate_limit,
     "userFunding": _user_funding,
+    "userNonFundingLedgerUpdates": _non_funding_ledger,
     "historicalOrders": _historical_orders,
     "spotClearinghouseState": _spot_clearinghouse,
 }

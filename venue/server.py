@@ -93,6 +93,7 @@ class SimServer:
         await self.flush()
 
     def fund(self, address: str, usdc: Decimal) -> None:
+        self.exchange.now_ms = self.now_ms()  # the ledger row's time
         self.exchange.fund(address, usdc)
 
     async def drop_websockets(self) -> int:

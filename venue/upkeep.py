@@ -162,6 +162,13 @@ def liquidate(ex: Exchange, now_ms: int) -> None:
         if value >= acct.maintenance_margin(marks, ex.max_lev):
             continue
         ntl = acct.notional(marks)
+        ex.now_ms = now_ms
+        ex.ledger_row(acct.address, {
+            "type": "liquidation", "liquidatedNtlPos": fmt(ntl), "accountValue": fmt(value),
+            "leverageType": "Cross",
+            "liquidatedPositions": [{"coin": c, "szi": fmt(p.szi)}
+                                    for c, p in acct.positions.items() if p.szi != 0],
+        })
         for order in list(ex.open_by_user.get(acct.address, {}).values()):
             ex.cancel_order(order, "liquidatedCanceled", now_ms)
             ex.outbox.append(("user", acct.address, {"nonUserCancel": [{"coin": order.coin, "oid": order.oid}]}))

@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--url", help="NATS URL (default: nats.url or nats.host:nats.port)")
     p.add_argument("--metrics-port", type=int, metavar="PORT",
                    help="Prometheus port (default: metrics.base_port + the agent's index; 0 = any)")
+    p.add_argument("--account", choices=("paper", "live"),
+                   help="the account of an agent run once per account (execution): it runs as "
+                   "NAME_ACCOUNT, e.g. execution_paper")
     p.set_defaults(func=cmd_agent)
 
     p = sub.add_parser("nats", help="run only the embedded NATS broker (JetStream on)",
@@ -81,9 +84,13 @@ def cmd_agent(args: argparse.Namespace) -> int:
         print(f"organism agent: {exc}", file=sys.stderr)
         return 2
     lower_priority(config.supervisor.nice.get(args.name, 0))
-    return asyncio.run(
-        run_agent(cls(), config, url=args.url, metrics_port=args.metrics_port)
-    )
+    try:
+        agent = cls(account=args.account) if args.account else cls()
+    except TypeError:
+        print(f"organism agent: {args.name} takes no --account (only agents run once per "
+              "account do)", file=sys.stderr)
+        return 2
+    return asyncio.run(run_agent(agent, config, url=args.url, metrics_port=args.metrics_port))
 
 
 def lower_priority(nice: int) -> int:
@@ -215,7 +222,8 @@ def _expected_agents(config) -> list[str]:
     for p in processes:
         words = p.command.split()
         if len(words) >= 3 and words[:2] == ["organism", "agent"]:
-            names.append(words[2])
+            account = words[words.index("--account") + 1] if "--account" in words[:-1] else ""
+            names.append(f"{words[2]}_{account}" if account else words[2])
     return names
 
 

@@ -37,10 +37,18 @@ def sim_config(args: argparse.Namespace) -> SimConfig:
 
 
 def _configured(path: str | None) -> SimConfig:
+    """[venue.sim], with the organism's own accounts added: every account whose network is
+    `sim` (paper and live on the defaults) is funded with its capital_usdc at the address of its
+    key under the data folder (generated on first use; venue/keys.py)."""
     import agents.sections  # noqa: F401
     from settings import load_config
+    from venue.keys import sim_accounts
 
-    return load_config(path).venue.sim
+    config = load_config(path)
+    sim = config.venue.sim
+    listed = {a.address.lower() for a in sim.accounts}
+    ours = tuple(a for a in sim_accounts(config.venue, config.data_dir) if a.address not in listed)
+    return msgspec.structs.replace(sim, accounts=sim.accounts + ours)
 
 
 def run(args: argparse.Namespace) -> int:
