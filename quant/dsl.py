@@ -114,11 +114,21 @@ def _constant(sx, arg: Arg, owner: str) -> Node:
         node = Node(THRESHOLD_CONST, (), value)
         what = "value"
     if (arg.lo is not None and value < arg.lo) or (arg.hi is not None and value > arg.hi):
-        raise DslError(
-            f"{owner}: {what} '{arg.name}' = {sx.text} out of range [{arg.lo}, {arg.hi}]",
-            sx.line, sx.col,
-        )
+        raise DslError(f"{owner}: {what} '{arg.name}' = {sx.text} {_allowed(arg)}",
+                       sx.line, sx.col)
     return node
+
+
+def _allowed(arg: Arg) -> str:
+    """`must be between 2 and 500`, `must be <= 1`, `must be >= 0` (bounds as written)."""
+    def g(x):
+        return f"{x:g}"
+
+    if arg.lo is not None and arg.hi is not None:
+        return f"is out of range: it must be between {g(arg.lo)} and {g(arg.hi)}"
+    if arg.hi is not None:
+        return f"is out of range: it must be <= {g(arg.hi)}"
+    return f"is out of range: it must be >= {g(arg.lo)}"
 
 
 def _signature(p) -> str:

@@ -90,7 +90,7 @@ def test_strategy_id_format():
     [
         ("(strategy\n  (long-entry (smaa close 10)))", 2, 16, "unknown primitive 'smaa'"),
         ("(strategy\n  (long-entry (sma close 10)))", 2, 16, "expected a boolean"),
-        ("(strategy (long-entry (> (sma close 1000) 1)))", 1, 37, "out of range [2, 500]"),
+        ("(strategy (long-entry (> (sma close 1000) 1)))", 1, 37, "out of range: it must be between 2 and 500"),
         ("(strategy (long-entry (> (sma close 2.5) 1)))", 1, 37, "must be an integer"),
         ("(strategy (long-entry (and true)))", 1, 24, "takes 2 argument"),
         ("(strategy (long-entry (> close 1))", 1, 1, "unclosed '('"),
