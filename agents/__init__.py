@@ -21,6 +21,7 @@ AGENTS: dict[str, str] = {
     "evaluator": "agents.evaluator.agent:EvaluatorAgent",
     "recorder": "agents.recorder.agent:RecorderAgent",
     "validation": "agents.validation.agent:ValidationAgent",
+    "risk": "agents.risk.agent:RiskAgent",
     # one process per account: `organism agent execution --account paper|live`
     "execution": "agents.execution.agent:ExecutionAgent",
 }
