@@ -164,6 +164,12 @@ class SimServer:
 
     async def handle_exchange(self, request: web.Request) -> web.Response:
         body = await _json_body(request)
+        # A request the venue received is processed even if its client goes away meanwhile (a
+        # killed or timed-out client): Hyperliquid does not undo an action because nobody
+        # waited for the answer, and execution's tests kill it at exactly that moment.
+        return await asyncio.shield(self._exchange(request, body))
+
+    async def _exchange(self, request: web.Request, body: Any) -> web.Response:
         action = body.get("action") if isinstance(body, dict) else None
         batch = 1
         if isinstance(action, dict):

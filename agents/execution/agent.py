@@ -74,6 +74,7 @@ from schemas.orders import cloid_for
 
 ZERO = Decimal(0)
 Command = SubmitOrder | CancelOrder
+UNREACHABLE = object()  # the venue did not answer a lookup: an order's fate is not known yet
 
 
 class StartError(RuntimeError):
@@ -277,7 +278,36 @@ class ExecutionAgent(Agent):
             if cfg.dead_man_s and now >= next_dead_man and self.ready.is_set():
                 await self.arm_dead_man()
                 next_dead_man = now + cfg.dead_man_s / 3
-            await asyncio.sleep(1.0)
+            await self.watch_unacked()
+            await asyncio.sleep(min(1.0, cfg.ack_timeout_s / 2))
+
+    async def watch_unacked(self) -> None:
+        """An order sent without an answer for ack_timeout_s (and not being sent right now) is
+        asked for by cloid; one the venue never heard of, once it no longer could, is lost."""
+        assert self.cfg is not None
+        now = self.venue_now_ms()
+        if not self.ready.is_set():
+            return
+        late = [o for o in self.orders.values()
+                if o.status == "submitted" and not o.acked and o.cloid not in self.in_flight
+                and o.sent_ms and now - o.sent_ms > self.cfg.ack_timeout_s * 1000]
+        for order in late:
+            self.in_flight.add(order.cloid)
+            try:
+                outcome = await self.lookup(order)
+                if outcome is UNREACHABLE or outcome is not None or order.done:
+                    continue
+                now = self.venue_now_ms()
+                if now > order.expires_ms and now - order.created_ms < self.cfg.resend_within_s * 1000:
+                    logger.info("{} never reached the venue; sending it again", order.cloid)
+                    await self.send(order, first=False)
+                elif now > order.expires_ms:
+                    await self.reconciliation(
+                        "order_lost", order.coin, cloid=order.cloid, key=order.cloid,
+                        detail="sent, never acknowledged, and the venue does not know the cloid")
+                    await self.end(order, "expired", "expired", "lost: the venue never heard of it")
+            finally:
+                self.in_flight.discard(order.cloid)
 
     async def refresh_budget(self) -> None:
         assert self.client is not None
@@ -396,9 +426,13 @@ class ExecutionAgent(Agent):
         cloid = cmd.cloid.lower()
         known = self.orders.get(cloid)
         if known is not None:
-            if known.status == "submitted" and cloid not in self.in_flight:
+            if known.status == "submitted" and not known.acked and cloid not in self.in_flight:
                 # sent by an earlier run that did not hear back: ask, never send blindly
-                await self.resolve_unacked(known, resend=True)
+                self.in_flight.add(cloid)
+                try:
+                    await self.resolve_unacked(known, resend=True)
+                finally:
+                    self.in_flight.discard(cloid)
             return  # a redelivered or repeated command: the order exists already
         try:
             order = self.build(cmd)
@@ -430,11 +464,13 @@ class ExecutionAgent(Agent):
                           trigger_px=order.trigger_px, tpsl=order.tpsl)
         action = order_action([wire])
         self.in_flight.add(order.cloid)
+        last = ""
         try:
             delay = cfg.backoff_initial_s
             for attempt in range(cfg.retries + 1):
                 await self.guard_send()
                 order.sent_ms = self.venue_now_ms()
+                order.created_ms = order.created_ms or order.sent_ms
                 order.expires_ms = order.sent_ms + int(cfg.request_timeout_s * 1000) + 1000
                 self.track(order)
                 await self.save(order)  # before the wire leaves: a restart asks, never resends
@@ -443,9 +479,14 @@ class ExecutionAgent(Agent):
                 try:
                     reply = await self.client.exchange(action, order.expires_ms)
                 except TemporaryError as exc:
+                    last = str(exc)
                     logger.warning("{} send attempt {}: {}", order.cloid, attempt + 1, exc)
-                    if exc.processed_maybe and await self.resolve_unacked(order, resend=False):
-                        return
+                    if exc.processed_maybe:
+                        outcome = await self.lookup(order)
+                        if outcome is UNREACHABLE:
+                            return  # unknown fate: the watchdog keeps asking, never resends
+                        if outcome is not None:
+                            return  # the venue has it: adopted
                     await asyncio.sleep(delay * random.uniform(0.5, 1.0))
                     delay = min(delay * 2, cfg.backoff_max_s)
                     continue
@@ -456,15 +497,16 @@ class ExecutionAgent(Agent):
                 if reply.get("status") != "ok":
                     text = str(reply.get("response"))
                     if text.startswith("Action expired") and attempt < cfg.retries:
-                        await self.reconciler.read_clock()
+                        await self.reconciler.read_clock()  # our idea of the venue's clock was off
                         continue
                     await self.end(order, "rejected", "rejected", text)
                     return
                 entry = reply["response"]["data"]["statuses"][0]
                 await self.on_reply(order, entry)
                 return
+            # every attempt provably failed (refused before processing, or unknown after expiry)
             await self.end(order, "rejected", "rejected",
-                           f"the venue did not answer after {cfg.retries + 1} attempts")
+                           f"not placed after {cfg.retries + 1} attempts: {last}", retryable=True)
         finally:
             self.in_flight.discard(order.cloid)
 
@@ -478,10 +520,10 @@ class ExecutionAgent(Agent):
             if self.ctx.stopping.is_set():
                 raise asyncio.CancelledError("stopping")
 
-    async def resolve_unacked(self, order: TrackedOrder, *, resend: bool) -> bool:
+    async def lookup(self, order: TrackedOrder) -> str | None | object:
         """Ask the venue by cloid about an order we sent without hearing back, once its action
-        can no longer be accepted (expiresAfter passed). True when the venue knows it (adopted);
-        False when it never will: then it is sent again (`resend`) or declared lost."""
+        can no longer be accepted (expiresAfter passed): the status word when the venue has it
+        (adopted here), None when it never will, UNREACHABLE when the venue did not answer."""
         assert self.reconciler is not None
         wait_ms = order.expires_ms - self.venue_now_ms() + 250
         if wait_ms > 0:
@@ -489,10 +531,20 @@ class ExecutionAgent(Agent):
         try:
             status = await self.reconciler.order_status(order.cloid)
         except (TemporaryError, VenueError) as exc:
-            logger.warning("{}: orderStatus by cloid failed ({}); asking again later", order.cloid, exc)
-            return False
+            logger.warning("{}: orderStatus by cloid failed ({}); asking again later",
+                           order.cloid, exc)
+            return UNREACHABLE
         if status is not None:
             await self.on_status(order, status)
+        return status
+
+    async def resolve_unacked(self, order: TrackedOrder, *, resend: bool) -> bool:
+        """True when the order's fate is settled (adopted from the venue, or sent again with
+        `resend` because the venue provably never had it)."""
+        outcome = await self.lookup(order)
+        if outcome is UNREACHABLE:
+            return False
+        if outcome is not None:
             return True
         if resend:
             logger.info("{} never reached the venue; sending it again", order.cloid)
@@ -549,7 +601,7 @@ class ExecutionAgent(Agent):
             venue_order_id=order.oid, strategy_id=order.strategy_id, account=self.account))
 
     async def end(self, order: TrackedOrder, status: str, kind: str, text: str,
-                  filled: Decimal | None = None) -> None:
+                  filled: Decimal | None = None, retryable: bool = False) -> None:
         """The order is over: canceled, expired or rejected (a fill's end is the fill)."""
         if order.done and order.status == status:
             return
@@ -562,7 +614,8 @@ class ExecutionAgent(Agent):
                       account=self.account)
         done = order.filled if filled is None else max(filled, order.filled)
         if kind == "rejected":
-            message = OrderRejected(command_id=order.command_id, reason=text, **common)
+            message = OrderRejected(command_id=order.command_id, reason=text,
+                                    retryable=retryable, **common)
             logger.warning("{} {} rejected: {}", order.coin, order.cloid, text)
         elif kind == "expired":
             message = OrderExpired(command_id=order.command_id, reason=text, filled=done, **common)
@@ -769,7 +822,7 @@ class ExecutionAgent(Agent):
 
         async def on_state(state: str, detail: str) -> None:
             self.feed_live = state == "live"
-            if state != "live":
+            if state != "live" and not self.ctx.stopping.is_set():
                 logger.warning("{} feed {}: {}", self.name, state, detail)
 
         feed = FeedClient(ws_url(self.client.base_url), subs, self.on_push, on_state,

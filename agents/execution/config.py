@@ -40,6 +40,9 @@ class ExecutionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     reconcile_interval_s: Positive = 60.0
     # An order unacknowledged this long is asked for by cloid before it is declared lost.
     ack_timeout_s: Positive = 3.0
+    # An order the venue provably never received (unknown by cloid after its expiresAfter) is
+    # sent again while its command is younger than this; older, it is declared lost.
+    resend_within_s: Positive = 60.0
     # The venue may lag a placement this long: an order of ours it does not list yet is not
     # "corrected" away within this window.
     venue_lag_s: Positive = 10.0
@@ -63,8 +66,8 @@ class ExecutionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
         if not stop.is_finite() or not (0 <= stop < 1):
             raise ValueError("execution.protective_stop_fraction must be in [0, 1), got "
                              f"{self.protective_stop_fraction!r}")
-        if 0 < self.dead_man_s < 5:
-            raise ValueError("execution.dead_man_s must be 0 (off) or at least 5 s: the venue "
+        if 0 < self.dead_man_s <= 5:
+            raise ValueError("execution.dead_man_s must be 0 (off) or more than 5 s: the venue "
                              "refuses a scheduled cancel less than 5 s ahead")
 
     def leverage_of(self, coin: str) -> int:

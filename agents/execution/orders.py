@@ -45,7 +45,8 @@ class TrackedOrder(msgspec.Struct, kw_only=True):
     status: OrderStatus = "submitted"
     oid: int = 0
     filled: Decimal = ZERO
-    sent_ms: int = 0
+    created_ms: int = 0  # first sent (venue clock)
+    sent_ms: int = 0  # last sent
     expires_ms: int = 0  # the action's expiresAfter: after it the venue can no longer accept it
     # post-only first: at this time the resting leg is canceled and the rest crosses with IOC
     post_only_until_ms: int = 0

@@ -173,7 +173,15 @@ class Reconciler:
                     await agent.reconciliation(
                         "order_closed", order.coin, cloid=order.cloid, oid=order.oid,
                         key=f"{order.cloid}", detail=f"the venue says {status}")
-            elif now_ms > order.expires_ms:
+            elif order.acked:
+                # it was at the venue and the venue no longer knows it (a local exchange that
+                # restarted without its state): loudly closed, never a ghost
+                await agent.reconciliation(
+                    "order_closed", order.coin, cloid=order.cloid, oid=order.oid,
+                    key=order.cloid, detail="the venue no longer knows this order")
+                await agent.end(order, "canceled", "canceled", "unknown at the venue")
+            elif now_ms > order.expires_ms and (
+                    now_ms - order.created_ms > agent.cfg.resend_within_s * 1000):
                 await agent.reconciliation(
                     "order_lost", order.coin, cloid=order.cloid, key=order.cloid,
                     detail="sent, never acknowledged, and the venue does not know the cloid")

@@ -56,7 +56,20 @@ def sim(data_dir):
 
 @pytest.fixture
 async def bus(nats_server):
+    """A bus on the module's broker, with the execution state of earlier tests gone (each test
+    has a fresh venue)."""
+    from nats.js.errors import NotFoundError
+
     b = await Bus.connect(ConnectOptions(url=nats_server.url, name="test", initial_attempts=3))
+    await provision(b.js)
+    for account in ("paper", "live"):
+        try:
+            await b.js.delete_consumer("EXEC_CMD", f"execution_{account}")
+        except NotFoundError:
+            pass
+        await b.js.delete_key_value(f"exec_{account}")
+    for stream in ("EXEC_CMD", "EXEC_EVENTS", "DEADLETTER"):
+        await b.js.purge_stream(stream)
     await provision(b.js)
     yield b
     await b.drain()
@@ -115,8 +128,8 @@ class Recorder:
     async def on(self, d) -> None:
         self.messages.append(d.message)
 
-    def of(self, kind: type, **match) -> list:
-        return [m for m in self.messages if isinstance(m, kind)
+    def of(self, cls: type, **match) -> list:
+        return [m for m in self.messages if isinstance(m, cls)
                 and all(getattr(m, k) == v for k, v in match.items())]
 
 
@@ -126,3 +139,32 @@ async def record(bus: Bus, account: str = "paper") -> Recorder:
                     f"exec.account.{account}", f"exec.status.{account}"):
         await bus.subscribe(pattern, rec.on)
     return rec
+
+
+def write_config(path: Path, data_dir: Path, sim: SimThread, nats_url: str, **execution) -> Path:
+    """The same settings as make_config, as a TOML file for an agent run as a process."""
+    host, port = sim.url.rsplit("//", 1)[1].split(":")
+    fields = dict(start_timeout_s=10.0, ack_timeout_s=1.0, venue_lag_s=2.0, request_timeout_s=2.0,
+                  retries=4, backoff_initial_s=0.05, backoff_max_s=0.5)
+    fields.update(execution)
+    lines = [f'[organism]\ndata_dir = "{data_dir}"\n', f'[nats]\nurl = "{nats_url}"\n',
+             "[metrics]\nenabled = false\n", "[heartbeat]\ninterval_s = 0.2\n",
+             '[market]\ncoins = ["BTC", "ETH"]\n',
+             f'[venue.sim]\nhost = "{host}"\nport = {port}\n', "[execution]"]
+    for key, value in fields.items():
+        lines.append(f"{key} = {value!r}" if not isinstance(value, str) else f'{key} = "{value}"')
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def spawn_agent(config_file: Path, log: Path, account: str = "paper"):
+    """`python -m agents.execution --account ...` as a process (a test may SIGKILL it)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORGANISM")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "agents.execution", "--account", account, "--config",
+         str(config_file)], stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env,
+        cwd=Path(__file__).resolve().parents[2])

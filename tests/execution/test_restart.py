@@ -1,0 +1,59 @@
+"""Execution killed (SIGKILL) between sending an order and hearing back, then restarted: the
+order exists exactly once at the venue and its fill is published exactly once. Two cases: the
+venue took the order after the kill (the restarted agent adopts it), and the venue could no
+longer take it (its expiresAfter passed: the restarted agent sends it again, once)."""
+
+from __future__ import annotations
+
+import signal
+from decimal import Decimal
+
+import pytest
+
+from schemas import ExecutionStatus, OrderFilled, OrderSubmitted, PositionReport
+from schemas.orders import cloid_for
+from tests.bus.helpers import eventually
+from tests.execution.conftest import record, send, spawn_agent, submit, write_config
+
+
+@pytest.mark.parametrize("held_ms", [1500, 8000], ids=["venue-took-it-late", "venue-refused-it"])
+async def test_killed_between_send_and_reply(nats_server, bus, sim, data_dir, tmp_path, held_ms):
+    intent = f"i-kill-{held_ms}"  # stored once per broker: msg ids de-duplicate for two minutes
+    rec = await record(bus)
+    config = write_config(tmp_path / "exec.toml", data_dir, sim, nats_server.url,
+                          request_timeout_s=5.0)
+    log = tmp_path / "agent.log"
+    proc = spawn_agent(config, log)
+    try:
+        await eventually(lambda: [s for s in rec.of(ExecutionStatus) if s.state == "ready"],
+                         timeout=30, what="the agent ready")
+        sim.fail_requests("/exchange", count=1, status=0, delay_ms=held_ms)  # the venue sits on it
+        await send(bus, submit(intent, size="0.1"))
+        await eventually(lambda: rec.of(OrderSubmitted, correlation_id=intent), timeout=20)
+        proc.send_signal(signal.SIGKILL)  # mid-request: no reply heard, command not acked
+        proc.wait(10)
+        assert not rec.of(OrderFilled, correlation_id=intent)
+
+        rec.messages.clear()
+        proc = spawn_agent(config, log)
+        fills = await eventually(lambda: rec.of(OrderFilled, correlation_id=intent), timeout=40,
+                                 what="the fill after the restart")
+        await eventually(lambda: [p for p in rec.of(PositionReport, coin="ETH")
+                                  if p.size == Decimal("0.1")], timeout=20)
+        cloid = cloid_for(intent)
+        venue = sim.call(lambda ex: [r for r in ex.records.values() if r.order.cloid == cloid])
+        assert len(venue) == 1, "exactly one order at the venue"
+        venue_fills = sim.call(lambda ex: [f for f in ex.fills.get(
+            venue[0].order.user, []) if f.get("cloid") == cloid])
+        assert len(fills) == len(venue_fills) and len({f.fill_id for f in fills}) == len(fills)
+        assert sum(f.size for f in fills) == Decimal("0.1")
+        # the redelivered command changed nothing; nothing more is published
+        rec.messages.clear()
+        await eventually(lambda: [s for s in rec.of(ExecutionStatus) if s.open_orders <= 1])
+        assert not rec.of(OrderFilled, correlation_id=intent)
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(20)
+    text = log.read_text()
+    assert "Traceback" not in text, text[-3000:]
