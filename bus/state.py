@@ -2,19 +2,28 @@
 
 `TypedKV`: get, put and create-once of msgspec values under a key; `kv_key` turns any id into a
 valid key. `last_message`: the newest stored message on a subject. `pending`: what a durable
-consumer has not yet been given or has not acked.
+consumer has not yet been given or has not acked. `follow`: new messages stored on a subject,
+through an ordered consumer delivering to this connection's own inbox (how a client reads the
+order path: the broker allows no core subscription on a stored subject, bus/permissions.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import msgspec
-from nats.js.errors import BadRequestError, KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
+from loguru import logger
+from nats.errors import Error as NatsError
+from nats.js.api import DeliverPolicy
+from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError, NotFoundError
 
 from bus.codec import DecodeFailure, decode
+from bus.jetstream import stream_for
+from schemas import AnyMessage
 
 T = TypeVar("T")
 _KEY = re.compile(r"^[-/_=.a-zA-Z0-9]+$")
@@ -66,10 +75,14 @@ class TypedKV:
 
 
 async def last_message(bus, stream: str, subject: str, type_: type[T] | Any) -> T | None:
-    """The newest message stored on `subject`, or None (none stored, or it does not decode)."""
+    """The newest message stored on `subject`, or None (none stored, not allowed to read the
+    stream, or it does not decode: a hint at start-up, never a requirement)."""
     try:
         msg = await bus.js.get_last_msg(stream, subject)
-    except (NotFoundError, BadRequestError):
+    except NotFoundError:
+        return None
+    except (NatsError, asyncio.TimeoutError) as exc:
+        logger.warning("cannot read the last message on {} from {}: {}", subject, stream, exc)
         return None
     try:
         return decode(msg.data, type_)
@@ -85,3 +98,25 @@ async def pending(bus, stream: str, durable: str) -> int | None:
     except NotFoundError:
         return None
     return info.num_pending + info.num_ack_pending
+
+
+async def follow(bus, subject: str, handler: Callable[[Any], Awaitable[None]], *,
+                 type_: Any = AnyMessage) -> Callable[[], Awaitable[None]]:
+    """Call `handler(message)` for every message stored on `subject` (wildcards allowed) from
+    now on, decoded as `type_` (undecodable ones are skipped with a warning). Returns the
+    coroutine function that stops following."""
+    stream = stream_for(subject)
+    if stream is None:
+        raise ValueError(f"no stream stores {subject!r}: subscribe to it on core NATS instead")
+
+    async def on_msg(msg) -> None:
+        try:
+            message = decode(msg.data, type_)
+        except DecodeFailure as exc:
+            logger.warning("skipping a message on {}: {}", msg.subject, exc.reason)
+            return
+        await handler(message)
+
+    sub = await bus.js.subscribe(subject, stream=stream, cb=on_msg, ordered_consumer=True,
+                                 deliver_policy=DeliverPolicy.NEW)
+    return sub.unsubscribe

@@ -71,6 +71,7 @@ class RiskAgent(Agent):
         self.decisions: TypedKV | None = None
         self.view = None
         self.saved: dict[str, AccountBook] = {}
+        self.warm = False  # trading states are published only once warmed up
 
     # --- start -------------------------------------------------------------------------------
     async def start(self, ctx: AgentContext) -> None:
@@ -116,6 +117,7 @@ class RiskAgent(Agent):
         await self._seed_prices()
         await self._warm_up(cfg.warmup_s)
         async with self.lock:
+            self.warm = True
             await self._settle()
         await bus.consume("ORDERS", cfg.durable, batch_handler=self._on_intents,
                           filter_subject=subjects.order_intent(subjects.ANY, subjects.ANY),
@@ -268,6 +270,9 @@ class RiskAgent(Agent):
     async def _settle(self) -> None:
         """Publish changed trading states (and keep each in KV `risk`, key `state.{account}`),
         then write the books that changed."""
+        if not self.warm:  # a state from before the first status would be noise
+            await self._persist()
+            return
         now = self._now()
         self.state, outs = engine.settle(self.state, now)
         for o in outs:

@@ -142,8 +142,9 @@ def _check(state: RiskState, intent: OrderIntent, now: Now) -> dict[str, str]:
         closes = reduction and s_before + delta == 0
         if not closes:
             raise Deny(STATE_CODE.get(breaker, R.TRADING_HALTED),
-                       f"{account} is HALTED ({cause}): only an intent closing its position "
-                       f"({-s_before} {coin}) passes", state="2", **numbers)
+                       f"{account} is HALTED ({cause}): only an intent closing a whole position "
+                       f"passes (the {'account' if sid == OPERATOR else 'strategy'} holds "
+                       f"{s_before} {coin})", state="2", **numbers)
     elif trading == "REDUCING" and not reduction:
         raise Deny(STATE_CODE.get(breaker, R.REDUCING_ONLY),
                    f"{account} is REDUCING ({cause}): only reductions pass", state="1", **numbers)

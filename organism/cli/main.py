@@ -30,6 +30,7 @@ COMMANDS: tuple[str, ...] = (
     "organism.cli.report_cmd",  # report
     "organism.cli.data_cmd",
     "organism.cli.sql_cmd",  # sql
+    "organism.cli.risk_cmds",  # order, kill, resume
 )
 
 CONFIG_HELP = "TOML config file layered over deploy/organism.toml (also $ORGANISM_CONFIG)"

@@ -62,6 +62,7 @@ class Harness:
                                       "deactivate": []}
         self.silent: set[str] = set()  # agents whose heartbeat the feeder leaves out
         self.statuses = {"paper": "ready", "live": "ready"}
+        self.status_fields: dict[str, dict] = {"paper": {}, "live": {}}  # e.g. actions_left
         self.clock_ns = 0  # replay clock (ClockTick), when the config says so
         self.marks: dict[str, str] = {}  # md.ctx the feeder repeats, as market data would
         self._feeder: asyncio.Task | None = None
@@ -90,7 +91,10 @@ class Harness:
             for account, st in self.statuses.items():
                 if f"execution_{account}" not in self.silent:
                     await self.bus.publish(subjects.exec_status(account), ExecutionStatus(
-                        ts_event=now, ts_init=now, account=account, state=st))  # type: ignore[arg-type]
+                        ts_event=now, ts_init=now, account=account, state=st,  # type: ignore[arg-type]
+                        **self.status_fields[account]))
+            if self.clock_ns:  # core NATS: a late subscriber must hear the clock too
+                await self.tick(self.clock_ns)
             for coin, mark in list(self.marks.items()):
                 await self.price(coin, mark, remember=False)
             await asyncio.sleep(0.1)
