@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,9 +28,12 @@ from bus import subjects
 from bus.codec import DecodeFailure, decode, encode
 from bus.jetstream import stream_for
 from bus.metrics import AgentMetrics
+from bus.permissions import inbox_for
 from schemas import AnyMessage, DeadLetter, Message
 
 MSG_ID = "Nats-Msg-Id"
+PERMISSIONS_VIOLATION = "permissions violation"
+AUTH_VIOLATION = "authorization violation"
 
 
 @dataclass(slots=True)
@@ -61,6 +65,7 @@ class ConnectOptions:
     user: str | None = None
     password: str | None = None
     initial_attempts: int = 0  # 0: keep trying forever
+    js_domain: str = ""  # the hub's JetStream domain, when reached through a leaf node
 
 
 @dataclass
@@ -72,23 +77,41 @@ class _Consumer:
 
 class Bus:
     def __init__(
-        self, nc: NATS, agent: str, metrics: AgentMetrics | None, request_timeout_s: float
+        self, nc: NATS, agent: str, metrics: AgentMetrics | None, request_timeout_s: float,
+        js_domain: str = "",
     ) -> None:
         self.nc = nc
-        self.js = nc.jetstream(timeout=request_timeout_s)
+        self.js = nc.jetstream(timeout=request_timeout_s, domain=js_domain or None)
+        self.js_domain = js_domain
         self.agent = agent
         self.metrics = metrics or AgentMetrics(agent)
         self.request_timeout_s = request_timeout_s
         self._consumers: list[_Consumer] = []
         self._dead_subject = subjects.sys_deadletter(agent)
+        # The broker's "Permissions Violation" refusals seen on this connection, newest last.
+        self.refusals: deque[str] = deque(maxlen=100)
 
     # --- connection ---------------------------------------------------------------------------
     @classmethod
     async def connect(cls, opts: ConnectOptions, metrics: AgentMetrics | None = None) -> "Bus":
         """Connect (retrying with backoff until the server answers), reconnect forever after."""
         agent = opts.name
+        refusals: deque[str] = deque(maxlen=100)
+        refused_login: list[str] = []
 
         async def on_error(exc: Exception) -> None:
+            text = str(exc)
+            if PERMISSIONS_VIOLATION in text.lower():  # nats-py lowercases the server's text
+                # The broker refused a publish or subscription this user may not make
+                # (bus/permissions.py): a bug or a misconfiguration, never routine.
+                refusals.append(text)
+                if bus is not None:
+                    bus.metrics.error("permission")
+                logger.error("the broker refused {} as user {!r}: {}; its permissions are in "
+                             "bus/permissions.py", agent, opts.user or "(anonymous)", text)
+                return
+            if isinstance(exc, nats.errors.AuthorizationError) or AUTH_VIOLATION in text.lower():
+                refused_login.append(text)
             logger.warning("nats error: {}", exc)
 
         async def on_disconnect() -> None:
@@ -118,15 +141,25 @@ class Bus:
             kwargs["token"] = opts.token
         if opts.user:
             kwargs["user"], kwargs["password"] = opts.user, opts.password
+            # Replies (PubAcks, KV values, consumer deliveries) on this user's own prefix: the
+            # broker lets each user read only its own (bus/permissions.py).
+            kwargs["inbox_prefix"] = inbox_for(opts.user)
         delay, attempt = 0.2, 0
         nc: NATS | None = None
+        bus: Bus | None = None
         while True:
             attempt += 1
             try:
                 nc = await nats.connect(**kwargs)
                 nc.options["max_reconnect_attempts"] = -1
                 break
-            except (OSError, asyncio.TimeoutError, nats.errors.NoServersError) as exc:
+            except (OSError, asyncio.TimeoutError, nats.errors.Error) as exc:
+                if refused_login or isinstance(exc, nats.errors.AuthorizationError) or (
+                        AUTH_VIOLATION in str(exc).lower()):
+                    raise ConnectionError(_refused_login(opts)) from None
+                if not isinstance(exc, (OSError, asyncio.TimeoutError,
+                                        nats.errors.NoServersError)):
+                    raise
                 if opts.initial_attempts and attempt >= opts.initial_attempts:
                     raise ConnectionError(
                         f"cannot reach NATS at {opts.url} after {attempt} attempts ({exc}); "
@@ -135,7 +168,9 @@ class Bus:
                 logger.warning("NATS at {} not reachable ({}); retrying in {:.1f} s", opts.url, exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-        return cls(nc, agent, metrics, opts.request_timeout_s)
+        bus = cls(nc, agent, metrics, opts.request_timeout_s, opts.js_domain)
+        bus.refusals = refusals
+        return bus
 
     @property
     def is_connected(self) -> bool:
@@ -371,7 +406,13 @@ class Bus:
 
     # --- state --------------------------------------------------------------------------------
     async def kv(self, bucket: str) -> KeyValue:
-        return await self.js.key_value(bucket)
+        kv = await self.js.key_value(bucket)
+        if not self.js_domain:
+            return kv
+        # Through a leaf node the hub forwards no $KV interest: writes go through its domain's
+        # API ($JS.hub.API.$KV.bucket.key, as nats.go does); reads are unchanged.
+        return KeyValue(name=bucket, stream=kv._stream, pre=kv._pre, direct=kv._direct,
+                        js=_DomainWrites(self.js, f"$JS.{self.js_domain}.API."))
 
     # --- shutdown -----------------------------------------------------------------------------
     async def stop_consumers(self) -> None:
@@ -402,6 +443,31 @@ class Bus:
         await self.nc.flush(timeout=timeout)
 
 
+class _DomainWrites:
+    """A JetStream context whose publishes on $KV subjects go through a domain's API prefix."""
+
+    def __init__(self, js, prefix: str) -> None:
+        self._inner, self._prefix = js, prefix
+
+    def __getattr__(self, name: str):
+        return getattr(self._inner, name)
+
+    async def publish(self, subject: str, *args, **kw):
+        if subject.startswith("$KV."):
+            subject = self._prefix + subject
+        return await self._inner.publish(subject, *args, **kw)
+
+
+def _refused_login(opts: ConnectOptions) -> str:
+    if not opts.user:
+        return (f"NATS at {opts.url} refused an anonymous connection: it needs a user and "
+                "password (`organism up` keeps them in <data_dir>/keys/nats.json and gives each "
+                "agent its own; elsewhere set ORGANISM_NATS_PASSWORD)")
+    return (f"NATS at {opts.url} refused user {opts.user!r}: wrong or missing password (set "
+            f"ORGANISM_NATS_PASSWORD to {opts.user}'s password; `organism up` keeps them in "
+            "<data_dir>/keys/nats.json)")
+
+
 def options_from_config(config, name: str, url: str | None = None, secrets=None) -> ConnectOptions:
     """ConnectOptions from the typed Config (nats section) and the environment's secrets."""
     n = config.nats
@@ -418,6 +484,7 @@ def options_from_config(config, name: str, url: str | None = None, secrets=None)
         token=token,
         user=name if password else None,
         password=password,
+        js_domain=config.jetstream.domain,
     )
 
 

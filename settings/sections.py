@@ -45,6 +45,9 @@ class JetStreamSection(Section):
     replicas: Annotated[int, msgspec.Meta(ge=1, le=5)] = 1
     ack_wait_s: PositiveSeconds = 30.0
     provision: bool = True  # agents create/update streams at start; false where only admin may
+    # The hub's JetStream domain when this process reaches it through a leaf node (the
+    # execution zone: deploy/nats/leaf.conf); "" when connected to the hub itself.
+    domain: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]*$")] = ""
 
 
 # Every agent the architecture names, in a fixed order: agent k serves its metrics on
