@@ -7,7 +7,8 @@ Shared conventions (set here, so every command gets them):
   misspelled option is named as unknown (with the closest real one), before any complaint about
   missing required options;
 - `--config FILE` is accepted before or after the subcommand;
-- every option's help ends with its default (`(default: 30)`) unless it says it already.
+- every option's help ends with its default (`(default: 30)`) unless it says it already;
+- no tracebacks: an unexpected error is one line naming it (ORGANISM_TRACEBACK=1 re-raises).
 Formatting helpers for output (times, money, tables, one-line errors) are in organism/cli/fmt.py.
 """
 
@@ -20,7 +21,8 @@ import sys
 
 # Modules that add subcommands, in the order they appear in `organism --help`.
 COMMANDS: tuple[str, ...] = (
-    "organism.cli.runtime_cmds",  # up, agent, nats, status, tail
+    "organism.cli.runtime_cmds",  # up, agent, nats
+    "organism.cli.watch_cmds",  # status, tail
     "organism.cli.config_cmd",  # config
     "organism.cli.bench_cmd",  # bench ...
     "organism.cli.sim_cmd",  # sim
@@ -30,7 +32,7 @@ COMMANDS: tuple[str, ...] = (
     "organism.cli.report_cmd",  # report
     "organism.cli.data_cmd",
     "organism.cli.sql_cmd",  # sql
-    "organism.cli.risk_cmds",  # order, kill, resume
+    "organism.cli.strategy_cmd",  # strategy list/show/add/promote/pause/resume/flatten/retire
 )
 
 CONFIG_HELP = "TOML config file layered over deploy/organism.toml (also $ORGANISM_CONFIG)"
@@ -154,13 +156,30 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `organism ... | head`: the reader left; no traceback
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # the CLI's last line of defence: one readable line, non-zero exit
         from settings import ConfigError
 
         if isinstance(exc, ConfigError):
             print(f"organism: configuration error: {exc}", file=sys.stderr)
             return 2
-        raise
+        import os
+
+        if os.environ.get("ORGANISM_TRACEBACK"):
+            raise
+        command = getattr(args, "command", "") or ""
+        if isinstance(exc, OSError):
+            where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+            print(f"organism {command}: {exc.strerror or exc}{where}", file=sys.stderr)
+            return 1
+        print(f"organism {command}: unexpected {type(exc).__name__}: {exc}. This is a bug: "
+              f"please report it with the command line (ORGANISM_TRACEBACK=1 shows where)",
+              file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,18 +1,15 @@
-"""Running and watching the organism: `up`, `agent`, `nats`, `status`, `tail`."""
+"""Running the organism: `up`, `agent`, `nats` (watching it: organism/cli/watch_cmds.py)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import signal
 import sys
 import time
 
-import msgspec
-
-from organism.cli.common import config_from, nats_url
+from organism.cli.common import config_from
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,24 +39,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Run the embedded nats-server in the foreground, its JetStream "
                        "store under the data directory.")
     p.set_defaults(func=cmd_nats)
-
-    p = sub.add_parser("status", help="collect heartbeats and show which agents are alive",
-                       description="Listen to sys.heartbeat.* for a couple of seconds and print "
-                       "one row per agent.")
-    p.add_argument("--json", action="store_true", help="print JSON for scripts")
-    p.add_argument("--wait", type=_positive_float, default=None, metavar="SECONDS",
-                   help="how long to listen (default: heartbeat interval + 0.5 s)")
-    p.add_argument("--url", help="NATS URL")
-    p.set_defaults(func=cmd_status)
-
-    p = sub.add_parser("tail", help="print typed messages on a subject live (wildcards allowed)",
-                       description="Decode and print messages on SUBJECT, e.g. 'md.candle.BTC.*', "
-                       "'order.>' or '>' for everything.")
-    p.add_argument("subject")
-    p.add_argument("--count", type=int, default=0, metavar="N", help="stop after N messages")
-    p.add_argument("--json", action="store_true", help="one JSON object per line")
-    p.add_argument("--url", help="NATS URL")
-    p.set_defaults(func=cmd_tail)
 
 
 def _positive_float(text: str) -> float:
@@ -150,65 +129,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     return run_up(config_from(args), duration=args.duration, config_path=args.config)
 
 
-# --- status ------------------------------------------------------------------------------------
-def cmd_status(args: argparse.Namespace) -> int:
-    config = config_from(args)
-    wait = args.wait or config.heartbeat.interval_s + 0.5
-    url = nats_url(config, args.url)
-    try:
-        beats = asyncio.run(_collect_heartbeats(url, wait, config.nats.connect_timeout_s))
-    except ConnectionError as exc:
-        print(f"organism status: {exc}", file=sys.stderr)
-        return 1
-    rows = [
-        {
-            "agent": hb.agent,
-            "instance": hb.instance,
-            "alive": hb.state != "draining",
-            "state": hb.state,
-            "uptime_s": round(hb.uptime_s, 1),
-            "messages_in": sum(hb.messages_in.values()),
-            "messages_out": sum(hb.messages_out.values()),
-            "dead_letters": hb.dead_letters,
-            "errors": hb.errors,
-            "metrics_port": hb.metrics_port,
-        }
-        for hb in sorted(beats.values(), key=lambda h: (h.agent, h.instance))
-    ]
-    heard = {r["agent"] for r in rows}
-    for name in _expected_agents(config):
-        if name not in heard:  # listed in the Procfile, silent: dead, stuck or not started
-            rows.append({"agent": name, "instance": "", "alive": False, "state": "silent",
-                         "uptime_s": 0.0, "messages_in": 0, "messages_out": 0,
-                         "dead_letters": 0, "errors": 0, "metrics_port": 0})
-    if args.json:
-        print(json.dumps({"url": url, "agents": rows}))
-        return 0
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"organism status ({url}, listened {wait:.1f} s)")
-    for col in ("agent", "alive", "uptime", "in", "out", "dead letters", "errors", "metrics"):
-        table.add_column(col, justify="left" if col == "agent" else "right")
-    for r in rows:
-        table.add_row(
-            r["agent"],
-            "[green]yes[/]" if r["alive"] else
-            ("[red]no heartbeat[/]" if r["state"] == "silent" else f"[yellow]{r['state']}[/]"),
-            _duration(r["uptime_s"]),
-            str(r["messages_in"]),
-            str(r["messages_out"]),
-            str(r["dead_letters"]) if not r["dead_letters"] else f"[red]{r['dead_letters']}[/]",
-            str(r["errors"]) if not r["errors"] else f"[red]{r['errors']}[/]",
-            f":{r['metrics_port']}" if r["metrics_port"] else "-",
-        )
-    console = Console()
-    console.print(table)
-    if not rows:
-        console.print("no heartbeats heard: is the organism up (`organism up`)?")
-    return 0
-
-
+# --- status (organism/cli/watch_cmds.py) ----------------------------------------------------
 def _expected_agents(config) -> list[str]:
     """Agents the Procfile runs (`organism agent NAME` lines), for spotting silent ones."""
     from organism.procfile import ProcfileError, read_procfile
@@ -225,119 +146,3 @@ def _expected_agents(config) -> list[str]:
             account = words[words.index("--account") + 1] if "--account" in words[:-1] else ""
             names.append(f"{words[2]}_{account}" if account else words[2])
     return names
-
-
-def _duration(seconds: float) -> str:
-    s = int(seconds)
-    if s < 120:
-        return f"{s}s"
-    if s < 7200:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
-
-
-async def _collect_heartbeats(url: str, wait: float, connect_timeout: float):
-    from bus.connection import Bus, ConnectOptions, Delivery
-    from bus import subjects
-    from schemas import Heartbeat
-
-    bus = await Bus.connect(
-        ConnectOptions(url=url, name="organism-status", connect_timeout_s=connect_timeout,
-                       initial_attempts=2)
-    )
-    beats: dict[tuple[str, str], Heartbeat] = {}
-
-    async def on_beat(d: Delivery) -> None:
-        beats[(d.message.agent, d.message.instance)] = d.message
-
-    await bus.subscribe(subjects.sys_heartbeat("*"), on_beat, message_type=Heartbeat)
-    await asyncio.sleep(wait)
-    await bus.drain()
-    return beats
-
-
-# --- tail --------------------------------------------------------------------------------------
-def cmd_tail(args: argparse.Namespace) -> int:
-    from bus.subjects import SubjectError, validate_pattern
-
-    try:
-        validate_pattern(args.subject)
-    except SubjectError as exc:
-        print(f"organism tail: {exc}", file=sys.stderr)
-        return 2
-    config = config_from(args)
-    url = nats_url(config, args.url)
-    try:
-        asyncio.run(_tail(url, args.subject, args.count, args.json, config.nats.connect_timeout_s))
-    except ConnectionError as exc:
-        print(f"organism tail: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        pass
-    return 0
-
-
-async def _tail(url: str, subject: str, count: int, as_json: bool, connect_timeout: float) -> None:
-    from rich.console import Console
-
-    from bus.codec import DecodeFailure, decode
-    from bus.connection import Bus, ConnectOptions
-
-    console = Console(highlight=False)
-    bus = await Bus.connect(
-        ConnectOptions(url=url, name="organism-tail", connect_timeout_s=connect_timeout,
-                       initial_attempts=2)
-    )
-    done = asyncio.Event()
-    seen = 0
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, done.set)
-
-    async def on_msg(msg) -> None:
-        nonlocal seen
-        if count and seen >= count:
-            return  # in flight while we drain: --count means exactly N
-        try:
-            message = decode(msg.data)
-            body = msgspec.to_builtins(message)
-            kind = type(message).__name__
-            error = None
-        except DecodeFailure as exc:
-            body, kind, error = msg.data.decode("utf-8", "replace")[:500], "undecodable", exc.reason
-        if as_json:
-            line = {"subject": msg.subject, "type": kind, "message": body}
-            if error:
-                line["error"] = error
-            sys.stdout.write(json.dumps(line, default=str) + "\n")
-            sys.stdout.flush()
-        else:
-            stamp = time.strftime("%H:%M:%S")
-            text = body if isinstance(body, str) else _compact(body)
-            style = "red" if error else "cyan"
-            console.print(f"[dim]{stamp}[/] [bold]{msg.subject}[/] [{style}]{kind}[/] {text}",
-                          markup=True, soft_wrap=True)
-        seen += 1
-        if count and seen >= count:
-            done.set()
-
-    # Raw subscription: tail shows what is on the wire, including what does not decode.
-    await bus.nc.subscribe(subject, cb=on_msg)
-    await done.wait()
-    await bus.drain()
-
-
-def _compact(body: dict) -> str:
-    skip = {"type", "ts_init"}
-    parts = []
-    for k, v in body.items():
-        if k in skip:
-            continue
-        if isinstance(v, (dict, list)):
-            v = json.dumps(v, default=str, separators=(",", ":"))
-            if len(v) > 120:
-                v = v[:117] + "..."
-        parts.append(f"{k}={v}")
-    from rich.markup import escape
-
-    return escape(" ".join(parts))

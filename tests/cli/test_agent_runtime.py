@@ -53,7 +53,8 @@ def test_status_without_a_broker_says_so(organism_env):
     env = dict(organism_env, ORGANISM__NATS__URL="nats://127.0.0.1:1")
     r = run_organism("status", "--json", "--wait", "0.3", env=env)
     assert r.returncode == 1
-    assert "cannot reach NATS at nats://127.0.0.1:1" in r.stderr
+    assert r.stderr.startswith("organism status: no NATS broker answers at nats://127.0.0.1:1")
+    assert "`organism up`" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
 async def _publish(url: str, n: int, tag: str) -> None:

@@ -120,3 +120,29 @@ def test_metrics_endpoint_and_heartbeat_report_the_same_counters(organism_env, n
     finally:
         agent.send_signal(signal.SIGTERM)
         assert agent.wait(timeout=30) == 0
+
+
+def test_tail_last_replays_stored_messages_first(organism_env, nats_server):
+    import msgspec
+
+    from bus.jetstream import provision
+
+    async def store():
+        bus = await Bus.connect(ConnectOptions(url=nats_server.url, name="storer"))
+        await provision(bus.js)
+        for i in range(5):
+            msg = msgspec.structs.replace(EXAMPLES["Candle"], coin="SOL", close=100.0 + i)
+            await bus.js.publish(subjects.md_candle("SOL", "1h"), msgspec.json.encode(msg))
+        await bus.drain()
+
+    asyncio.run(store())
+    proc = organism("tail", "md.candle.SOL.*", "--last", "2", "--count", "2", "--json",
+                    env=organism_env)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [x["message"]["close"] for x in lines] == [103.0, 104.0]
+    assert all("stored_ns" in x for x in lines)
+    proc = organism("tail", "md.candle.SOL.*", "--last", "1", "--count", "1", env=organism_env)
+    out, _ = proc.communicate(timeout=30)
+    assert "md.candle.SOL.1h Candle" in out and "close=104.0" in out and "Z" in out.split()[1]
