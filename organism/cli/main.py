@@ -32,6 +32,7 @@ COMMANDS: tuple[str, ...] = (
     "organism.cli.report_cmd",  # report
     "organism.cli.data_cmd",
     "organism.cli.sql_cmd",  # sql
+    "organism.cli.exec_cmds",  # positions, orders
     "organism.cli.strategy_cmd",  # strategy list/show/add/promote/pause/resume/flatten/retire
 )
 
