@@ -47,6 +47,8 @@ class Supervisor:
     backoff_max_s: float = 30.0
     stable_after_s: float = 60.0
     stop_timeout_s: float = 10.0
+    # told one plain sentence per restart (organism up prints it; organism/story.py)
+    notify: Callable[[str], None] | None = None
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task] = field(default_factory=list)
 
@@ -95,6 +97,10 @@ class Supervisor:
                 "{} exited with code {} after {:.1f} s; restart #{} in {:.1f} s",
                 child.name, code, lived, child.restarts, delay,
             )
+            if self.notify is not None:
+                from organism.story import restart_line
+
+                self.notify(restart_line(child.name, code, lived, child.restarts, delay))
             try:
                 await asyncio.wait_for(self._stopping.wait(), timeout=delay)
                 return

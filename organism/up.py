@@ -29,14 +29,19 @@ def procfile_path(config: Config) -> Path:
 
 
 def run_up(config: Config, *, duration: float | None = None, config_path: str | None = None) -> int:
-    from bus.broker import EmbeddedBroker
+    from bus.credentials import CredentialsError, for_organism, secured_broker
 
     console = Console(soft_wrap=True)
     data = config.data_dir
     logs = data / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    try:  # one password per process, created at the first start (bus/permissions.py)
+        creds = for_organism(config)
+    except CredentialsError as exc:
+        print(f"organism up: {exc}", file=sys.stderr)
+        return 1
     setup_logging("up", level=config.organism.log_level, log_dir=logs,
-                  secrets=load_secrets().values())
+                  secrets=[*load_secrets().values(), *(creds.values() if creds else ())])
     try:
         processes = read_procfile(procfile_path(config))
     except ProcfileError as exc:
@@ -46,10 +51,9 @@ def run_up(config: Config, *, duration: float | None = None, config_path: str | 
     broker = None
     url = config.nats.url
     if not url:
-        broker = EmbeddedBroker(
-            store_dir=data / "nats", host=config.nats.host, port=config.nats.port,
-            log_file=logs / "nats.log",
-        )
+        # the broker enforces the permissions of deploy/nats/hub.conf (rendered from one table)
+        broker = secured_broker(data, creds, store_dir=data / "nats", host=config.nats.host,
+                                port=config.nats.port, log_file=logs / "nats.log")
         try:
             broker.start()
         except BrokerError as exc:
@@ -57,22 +61,38 @@ def run_up(config: Config, *, duration: float | None = None, config_path: str | 
             return 1
         url = broker.url
     try:
-        return asyncio.run(_supervise(config, url, processes, duration, config_path, console))
+        return asyncio.run(_supervise(config, url, processes, duration, config_path, console,
+                                      creds))
+    except ConnectionError as exc:  # e.g. a broker elsewhere that refuses our admin password
+        print(f"organism up: {exc}", file=sys.stderr)
+        return 1
     finally:
         if broker is not None:
             broker.stop()
             logger.info("broker stopped")
 
 
-async def _supervise(config, url, processes, duration, config_path, console) -> int:
-    from bus.connection import Bus, ConnectOptions
+async def _supervise(config, url, processes, duration, config_path, console, creds=None) -> int:
+    from bus.connection import Bus
+    from bus.credentials import child_env, login
     from bus.jetstream import provision
+    from bus.permissions import ADMIN, OPERATOR
+
+    from organism.story import follow, stamp
 
     js = config.jetstream
-    bus = await Bus.connect(ConnectOptions(url=url, name="organism-up", initial_attempts=5))
-    await provision(bus.js, duplicate_window_s=js.duplicate_window_s,
+    admin = await Bus.connect(login(url, "organism-up", ADMIN, creds, initial_attempts=5))
+    await provision(admin.js, duplicate_window_s=js.duplicate_window_s,
                     max_age_days=js.max_age_days, replicas=js.replicas)
-    await bus.drain()
+    await admin.drain()
+    # what happens is followed as the operator (admin may provision, nothing else)
+    bus = await Bus.connect(login(url, "organism-up", OPERATOR, creds, initial_attempts=5))
+
+    def say(text: str) -> None:  # one plain line per notable event, flushed for log readers
+        console.print(text, markup=False, highlight=False)
+        console.file.flush()
+
+    await follow(bus, say)
 
     env = {"ORGANISM__NATS__URL": url}
     if config_path:
@@ -84,7 +104,9 @@ async def _supervise(config, url, processes, duration, config_path, console) -> 
             continue  # this process is the broker's supervisor already
         if proc.name == VENUE_ENTRY and not config.venue.uses_sim:
             continue  # trading against testnet or mainnet: no local exchange
-        children.append(Child(proc.name, resolve_command(proc.command), env,
+        # each agent logs in as itself (its Procfile name), with only its own password
+        children.append(Child(proc.name, resolve_command(proc.command),
+                              {**env, **child_env(creds, proc.name)},
                               log_path=str(logs / f"{proc.name}.out")))
     sup = Supervisor(
         children,
@@ -92,6 +114,7 @@ async def _supervise(config, url, processes, duration, config_path, console) -> 
         backoff_max_s=config.supervisor.restart_backoff_max_s,
         stable_after_s=config.supervisor.stable_after_s,
         stop_timeout_s=config.supervisor.stop_timeout_s,
+        notify=lambda text: say(f"{stamp()} {text}"),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -135,5 +158,6 @@ async def _supervise(config, url, processes, duration, config_path, console) -> 
     finally:
         console.print("stopping: draining agents")
         await sup.stop()
+        await bus.drain()
     console.print("[bold]organism stopped[/]")
     return 0

@@ -21,7 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=__doc__)
     p.add_argument("query", help="one SELECT (or EXPLAIN / PRAGMA) statement")
     p.add_argument("--max-rows", type=int, default=1000, help="rows to return (1..100000)")
-    p.add_argument("--json", action="store_true", help="one JSON object per row")
+    p.add_argument("--json", action="store_true",
+                   help="one JSON object per row, values as stored (times in ns or ms)")
     p.add_argument("--timeout", type=float, default=35.0,
                    help="seconds to wait for the recorder's answer")
     p.add_argument("--url", help="NATS URL (default: from the config)")
@@ -41,10 +42,15 @@ def run(args: argparse.Namespace) -> int:
     from nats.errors import NoRespondersError
     from nats.errors import TimeoutError as NatsTimeout
 
+    from organism.cli import fmt
+
     config = config_from(args)
+    url = nats_url(config, args.url)
+    fmt.quiet_logs()
     try:
-        result = asyncio.run(_ask(nats_url(config, args.url), args.query, args.max_rows,
-                                  args.timeout, config.nats.connect_timeout_s))
+        result = asyncio.run(_ask(url, args.query, args.max_rows, args.timeout,
+                                  config.nats.connect_timeout_s)) \
+            if fmt.reachable(url, config.nats.connect_timeout_s) else None
     except (NoRespondersError, ConnectionError, OSError):
         result = None  # no broker, or no recorder on it: read the file ourselves
     except (NatsTimeout, asyncio.TimeoutError):
@@ -86,8 +92,9 @@ def _from_file(config, sql: str, max_rows: int):
 
     path = config.data_dir / config.recorder.database
     if not path.is_file():
-        return (f"no recorder answered on NATS and there is no warehouse at {path} yet; start "
-                f"the organism (`make run`) or point --config at its data_dir")
+        return (f"no recorder answers (no organism running?) and there is no warehouse at "
+                f"{path} yet; start the organism with `organism up`, or point --config at "
+                f"its data_dir")
     try:
         con = duckdb.connect(str(path), read_only=True)
     except duckdb.Error as exc:
@@ -104,14 +111,32 @@ def _print(result, as_json: bool) -> None:
         for row in result.rows:
             print(json.dumps(dict(zip(result.columns, row)), default=str))
     else:
-        from rich.console import Console
-        from rich.table import Table
+        from organism.cli import fmt
+        from organism.cli.watch_cmds import _human
 
-        table = Table(*result.columns, show_lines=False)
+        out = fmt.console()
+        table = fmt.table()
+        for col in result.columns:
+            numeric = any(isinstance(r[result.columns.index(col)], (int, float))
+                          for r in result.rows[:50])
+            fmt.key_column(table, col, right=numeric)
         for row in result.rows:
-            table.add_row(*("NULL" if v is None else str(v) for v in row))
-        Console().print(table)
+            table.add_row(*(_cell(c, v, _human) for c, v in zip(result.columns, row)))
+        out.print(table)
     note = f"{len(result.rows)} row(s) in {result.elapsed_ms:.1f} ms"
     if result.truncated:
         note += "; more rows exist (raise --max-rows or narrow the query)"
     print(note, file=sys.stderr)
+
+
+def _cell(column: str, value, human) -> str:
+    """A warehouse value as people read it: times (ns or ms since the epoch, by column name)
+    as UTC dates; --json keeps the stored numbers."""
+    if value is None:
+        return "NULL"
+    shown = human(column, value)
+    if shown is not value:
+        return str(shown)
+    if isinstance(value, float):
+        return f"{value:,.6g}" if abs(value) < 1e15 else str(value)
+    return str(value)
