@@ -142,6 +142,72 @@ def user_password(user: str, data_dir: Path,
     return (pw, found.source) if pw else (None, "")
 
 
+def for_organism(config) -> Credentials | None:
+    """The credentials `organism up` / `organism nats` use: for the embedded broker (nats.url
+    empty) the data folder's, created at the first start; for a broker elsewhere those of the
+    environment or the data folder, or None (an open broker: everyone connects anonymously)."""
+    if not config.nats.url:
+        return load_or_create(config.data_dir)
+    return for_broker_at(config.data_dir)
+
+
+def login(url: str, name: str, user: str, credentials: Credentials | None,
+          **overrides) -> ConnectOptions:
+    """ConnectOptions as `user` with its password (anonymous when there are no credentials)."""
+    pw = credentials.password(user) if credentials else None
+    return ConnectOptions(url=url, name=name, user=user if pw else None,
+                          password=pw.reveal() if pw else None, **overrides)
+
+
+def child_env(credentials: Credentials | None, user: str,
+              inherited: Mapping[str, str] | None = None) -> dict[str, str]:
+    """What `organism up` adds to a child's environment: its own password if it is a user
+    (nothing else: every other ORGANISM_NATS_*PASSWORD it would inherit is blanked) and no
+    provisioning under permissions (admin did it)."""
+    if credentials is None:
+        return {}
+    inherited = os.environ if inherited is None else inherited
+    env = {var: "" for var in inherited
+           if var.startswith("ORGANISM_NATS_") and var.endswith("PASSWORD")}
+    env[PASSWORD_ENV] = ""
+    env.update(credentials.agent_env(user))
+    env["ORGANISM__JETSTREAM__PROVISION"] = "false"
+    return env
+
+
+def agent_login(config, user: str, env: Mapping[str, str] | None = None):
+    """(secrets, config) for `organism agent NAME` run by hand or by foreman/Supervisor: the
+    password is ORGANISM_NATS_PASSWORD, else NAME's in the data folder (a broker `organism nats`
+    or `organism up` started: it provisioned, so the agent does not, as under `organism up`)."""
+    import msgspec
+
+    from settings import load_secrets
+
+    secrets = load_secrets(env)
+    if secrets.nats_password:
+        return secrets, config
+    pw, _ = user_password(user, config.data_dir, env)
+    if pw is None:
+        return secrets, config
+    js = msgspec.structs.replace(config.jetstream, provision=False)
+    return msgspec.structs.replace(secrets, nats_password=pw), msgspec.structs.replace(
+        config, jetstream=js)
+
+
+async def provision_as_admin(config, url: str, credentials: Credentials | None) -> None:
+    """Create or update every stream and bucket, logged in as admin."""
+    from bus.connection import Bus
+    from bus.jetstream import provision
+
+    js = config.jetstream
+    admin = await Bus.connect(login(url, "provision", ADMIN, credentials, initial_attempts=5))
+    try:
+        await provision(admin.js, duplicate_window_s=js.duplicate_window_s,
+                        max_age_days=js.max_age_days, replicas=js.replicas)
+    finally:
+        await admin.drain()
+
+
 def operator_options(config, url: str, name: str, **overrides) -> ConnectOptions:
     """How a CLI command connects: as the operator, with ORGANISM_NATS_PASSWORD or the data
     folder's password (anonymous when there is neither: an open broker, e.g. in tests)."""
