@@ -87,8 +87,12 @@ def load_config(
     env: Mapping[str, str] | None = None,
     *,
     default_file: Path | None = DEFAULT_FILE,
+    origin_out: dict[str, str] | None = None,
 ) -> Config:
-    """Build the validated Config from the layers; raise ConfigError on the first bad key."""
+    """Build the validated Config from the layers; raise ConfigError on the first bad key.
+    `origin_out`, when given, receives where each key set by a layer came from (dotted key ->
+    the file's path or `environment variable ORGANISM__...`); keys absent from it hold the
+    struct's built-in default."""
     env = os.environ if env is None else env
     merged: dict[str, Any] = {}
     origin: dict[str, str] = {}
@@ -102,6 +106,8 @@ def load_config(
     _merge_env(merged, env, origin)
     _refuse_secrets(merged, origin)
     cls = config_class()
+    if origin_out is not None:
+        origin_out.update(origin)
     try:
         return msgspec.convert(merged, cls, strict=True)
     except msgspec.ValidationError as exc:
