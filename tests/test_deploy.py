@@ -26,4 +26,7 @@ def test_every_agent_in_the_procfile_exists_and_has_a_metrics_port():
     for p in read_procfile(ROOT / "Procfile"):
         words = p.command.split()
         if words[:2] == ["organism", "agent"]:
-            assert words[2] in AGENTS and words[2] in KNOWN_AGENTS, words[2]
+            # an agent run once per account is known as NAME_ACCOUNT (execution_paper)
+            name = (f"{words[2]}_{words[words.index('--account') + 1]}"
+                    if "--account" in words[:-1] else words[2])
+            assert words[2] in AGENTS and name in KNOWN_AGENTS, name
