@@ -23,6 +23,7 @@ import aiohttp
 from hyperliquid.utils.signing import sign_l1_action
 
 from venue.limits import exchange_weight, info_weight
+from venue.signing import l1_digest
 from venue.wire import fmt
 
 MAINNET_URL = "https://api.hyperliquid.xyz"
@@ -53,6 +54,12 @@ class Signer:
         self.address = self._wallet.address.lower()
         self.is_mainnet = is_mainnet
         self._last_nonce = 0
+        try:  # the same signature as the SDK's, 20x faster (venue/signing.py, tested equal)
+            import coincurve
+
+            self._fast = coincurve.PrivateKey(bytes(self._wallet.key))
+        except ImportError:  # pragma: no cover
+            self._fast = None
 
     def __repr__(self) -> str:  # never the key
         return f"Signer({self.address})"
@@ -62,12 +69,20 @@ class Signer:
         self._last_nonce = max(now, self._last_nonce + 1)
         return self._last_nonce
 
+    def sign(self, action: dict, nonce: int, expires_after: int | None = None) -> dict:
+        """{r, s, v} as the SDK's sign_l1_action writes them."""
+        if self._fast is None:
+            return sign_l1_action(self._wallet, action, None, nonce, expires_after,
+                                  self.is_mainnet)
+        digest = l1_digest(action, None, nonce, expires_after, self.is_mainnet)
+        sig = self._fast.sign_recoverable(digest, hasher=None)
+        return {"r": hex(int.from_bytes(sig[:32], "big")),
+                "s": hex(int.from_bytes(sig[32:64], "big")), "v": 27 + sig[64]}
+
     def envelope(self, action: dict, expires_after: int | None = None) -> dict:
         nonce = self.next_nonce()
-        signature = sign_l1_action(self._wallet, action, None, nonce, expires_after,
-                                   self.is_mainnet)
-        return {"action": action, "nonce": nonce, "signature": signature, "vaultAddress": None,
-                "expiresAfter": expires_after}
+        return {"action": action, "nonce": nonce, "signature": self.sign(action, nonce, expires_after),
+                "vaultAddress": None, "expiresAfter": expires_after}
 
 
 class WeightMeter:

@@ -211,3 +211,21 @@ def test_the_signer_never_repeats_a_nonce_and_signs_as_the_sdk():
 
     expected = sign_l1_action(Account.from_key(key), action, None, 1700000000000, None, False)
     assert expected["r"] == "0xdf3ceabe210da5bde8583690ecba4c2e14309937492efcbf4143951497cc2985"
+
+
+@given(st.integers(min_value=1, max_value=2**40), st.one_of(st.none(), st.integers(1, 2**40)),
+       st.booleans(), st.text(max_size=20), st.decimals(min_value=Decimal("0.01"),
+                                                        max_value=Decimal("99999"), places=2))
+def test_the_fast_signature_is_the_sdks(nonce, expires, mainnet, text, px):
+    from eth_account import Account
+    from hyperliquid.utils.signing import recover_agent_or_user_from_l1_action, sign_l1_action
+
+    key = "0x" + "3" * 64
+    action = {"type": "order", "orders": [order_wire(2, False, px, Decimal("1.5"), True,
+                                                     "0x" + "a" * 32)], "grouping": "na",
+              "note": text}
+    ours = Signer(key, is_mainnet=mainnet).sign(action, nonce, expires)
+    assert ours == sign_l1_action(Account.from_key(key), action, None, nonce, expires, mainnet)
+    sig = {k: int(v, 16) if isinstance(v, str) else v for k, v in ours.items()}
+    assert recover_signer(action, ours, nonce, None, expires, mainnet) == str(
+        recover_agent_or_user_from_l1_action(action, sig, None, nonce, expires, mainnet)).lower()
