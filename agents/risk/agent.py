@@ -36,10 +36,13 @@ from schemas import (
     ACCOUNTS,
     AllocationTarget,
     Candle,
+    DeactivationRequested,
     DenyReason,
     ExecutionStatus,
     Heartbeat,
+    FlattenRequested,
     OrderIntent,
+    SubmitOrder,
     TradingStateChanged,
 )
 
@@ -119,6 +122,10 @@ class RiskAgent(Agent):
         async with self.lock:
             self.warm = True
             await self._settle()
+            now = self._now()
+            for account in ACCOUNTS:  # what `organism resume` and the dashboard read
+                await self.books.put(f"state.{account}",
+                                     state_message(self.state.book(account), now))
         await bus.consume("ORDERS", cfg.durable, batch_handler=self._on_intents,
                           filter_subject=subjects.order_intent(subjects.ANY, subjects.ANY),
                           message_type=OrderIntent, batch=64, ack_wait_s=ack_wait,
@@ -300,6 +307,14 @@ class RiskAgent(Agent):
 
     async def _send_all(self, outs: list[Out]) -> None:
         for o in outs:  # in order: a flatten's commands before its FlattenRequested
+            m = o.message
+            if isinstance(m, FlattenRequested):
+                logger.warning("{} flatten by {}: {}", m.account, m.by, m.reason)
+            elif isinstance(m, SubmitOrder):
+                logger.warning("{} closing {}: {} {} (reduce-only, {})", m.account, m.coin,
+                               m.side, m.size, m.intent_id)
+            elif isinstance(m, DeactivationRequested):
+                logger.warning("{} deactivated on {}: {}", m.strategy_id, m.account, m.reason)
             await self._send(o)
 
     async def stop(self) -> None:

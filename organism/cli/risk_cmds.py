@@ -108,11 +108,11 @@ def _seconds(text: str) -> float:
 
 
 async def _connect(config, url: str, name: str):
-    from bus.connection import Bus, ConnectOptions
+    from bus.connection import Bus
+    from bus.credentials import operator_options
 
-    return await Bus.connect(ConnectOptions(url=url, name=name, initial_attempts=1,
-                                            connect_timeout_s=config.nats.connect_timeout_s,
-                                            request_timeout_s=config.nats.request_timeout_s))
+    # as the operator (the broker refuses anonymous connections: bus/permissions.py)
+    return await Bus.connect(operator_options(config, url, name, initial_attempts=1))
 
 
 def _prepare(args: argparse.Namespace, command: str):
@@ -304,7 +304,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     msg = ResumeTrading(ts_event=now, ts_init=now, operator=WHO, reason=args.reason,
                         account=args.account)
     result = asyncio.run(_control(config, url, msg, args.timeout,
-                                  lambda book, st: not book.trips and st is not None))
+                                  lambda book, st: not book.trips))
     result["before"] = {a: _state_dict(a, book, st) for a, (book, st) in before.items()}
     if args.json:
         print(json.dumps(result, default=str))
@@ -319,9 +319,18 @@ def cmd_resume(args: argparse.Namespace) -> int:
     return 0
 
 
+class _NoBook:
+    """An account risk never kept a book for: nothing latched."""
+
+    trips: dict = {}
+
+
+_NO_BOOK = _NoBook()
+
+
 def _describe(book, st) -> str:
     if st is None:
-        return "no state from risk yet"
+        return "ACTIVE (no state from risk yet)"
     text = st.state + (f" ({st.reason})" if st.state != "ACTIVE" else "")
     latched = sorted(book.trips) if book is not None else []
     if latched:
@@ -330,7 +339,7 @@ def _describe(book, st) -> str:
 
 
 def _state_dict(account: str, book, st) -> dict:
-    return {"account": account, "state": st.state if st else None,
+    return {"account": account, "state": st.state if st else "ACTIVE",
             "reason": st.reason if st else "", "breaker": st.breaker if st else "",
             "flatten": bool(st.flatten) if st else False,
             "latched": sorted(book.trips) if book is not None else []}
@@ -367,7 +376,7 @@ async def _control(config, url: str, msg, timeout: float, done) -> dict:
         deadline = time.monotonic() + timeout
         while True:
             seen = await _read(config, url, accounts, bus)
-            confirmed = all(b is not None and done(b, st) for b, st in seen.values())
+            confirmed = all(done(b or _NO_BOOK, st) for b, st in seen.values())
             if confirmed or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.1)

@@ -67,6 +67,27 @@ async def procs():
     await p.close()
 
 
+@pytest.fixture
+def cli(env, capsys, monkeypatch):
+    """`await cli(*args)`: the real entry point in a thread of this process (the event loop,
+    and with it the heartbeats the test publishes, keeps running); (code, stdout, stderr)."""
+    for k in [k for k in os.environ if k.startswith("ORGANISM")]:
+        monkeypatch.delenv(k)
+    for k, v in env.items():
+        if k.startswith("ORGANISM"):
+            monkeypatch.setenv(k, v)
+
+    async def run(*args: str) -> tuple[int, str, str]:
+        from organism.cli.main import main
+
+        capsys.readouterr()
+        code = await asyncio.to_thread(main, list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
 async def _risk_consuming(bus) -> bool:
     return await pending(bus, "ORDERS", "risk") is not None
 
@@ -118,12 +139,12 @@ def _fill_every_command(w) -> None:
         w.bus.subscribe(subjects.exec_cmd("*", "*"), fill, message_type=SubmitOrder))
 
 
-async def test_organism_order_approved_denied_and_unanswered(make_world, procs, env):
+async def test_organism_order_approved_denied_and_unanswered(make_world, procs, env, cli):
     w = await make_world()
     await w.ready_account()
     # no risk yet: the intent waits, the command says so and fails
-    code, out, err = await procs.run("order", "--coin", "BTC", "--side", "buy", "--size",
-                                     "0.001", "--timeout", "0.5", env=env)
+    code, out, err = await cli("order", "--coin", "BTC", "--side", "buy", "--size", "0.001",
+                               "--timeout", "0.5")
     assert code == 1 and "no decision from risk within 0.5 s" in err
     _fill_every_command(w)
     await procs.start("agent", "risk", env=env)
@@ -136,26 +157,25 @@ async def test_organism_order_approved_denied_and_unanswered(make_world, procs, 
     assert r["numbers"]["notional"] == "120.00"
     assert [e["type"] for e in r["events"]] == ["OrderFilled"]
     assert r["events"][0]["price"] == "60010"
-    code, out, err = await procs.run("order", "--coin", "BTC", "--side", "sell", "--size",
-                                     "0.0001", env=env)
+    code, out, err = await cli("order", "--coin", "BTC", "--side", "sell", "--size", "0.0001")
     assert code == 1 and out.startswith("denied (min_notional): sell 0.0001 BTC on paper")
     assert "below the venue's $10.00 minimum" in out
-    code, out, err = await procs.run("order", "--coin", "BTC", "--side", "buy", "--size",
-                                     "0.001", "--limit", "90000", "--json", env=env)
+    code, out, err = await cli("order", "--coin", "BTC", "--side", "buy", "--size", "0.001",
+                               "--limit", "90000", "--json")
     assert code == 1 and json.loads(out)["reason"] == "price_band"
-    code, out, err = await procs.run("order", "--coin", "BTC", "--side", "buy", "--size",
-                                     "-1", env=env)
-    assert code == 2 and "expected a positive number" in err
+    with pytest.raises(SystemExit) as exit_:
+        await cli("order", "--coin", "BTC", "--side", "buy", "--size", "-1")
+    assert exit_.value.code == 2
     # the backlog of the first (unanswered) intent was decided too, once risk came
     assert len([d for d in w.seen["decision"] if d.strategy_id == OPERATOR]) == 4
 
 
-async def test_organism_kill_and_resume(make_world, procs, env):
+async def test_organism_kill_and_resume(make_world, procs, env, cli):
     w = await make_world()
     await w.ready_account(positions={"BTC": "0.01"})
     await procs.start("agent", "risk", env=env)
     await eventually(lambda: _risk_consuming(w.bus), timeout=60, what="risk's consumer")
-    code, out, err = await procs.run("kill", "--account", "paper", "--reason", "drill", env=env)
+    code, out, err = await cli("kill", "--account", "paper", "--reason", "drill")
     assert code == 0, err
     assert out.startswith("paper: HALTED (kill switch by ") and "drill" in out
     assert "closing positions" in out
@@ -168,25 +188,25 @@ async def test_organism_kill_and_resume(make_world, procs, env):
     r = json.loads(out)
     assert code == 0 and r["confirmed"] and r["states"][0]["state"] == "HALTED"
     assert not any(c.origin == "flatten" and c.account == "live" for c in w.seen["cmd"])
-    code, out, err = await procs.run("order", "--coin", "BTC", "--side", "buy", "--size",
-                                     "0.001", "--account", "live", env=env)
+    code, out, err = await cli("order", "--coin", "BTC", "--side", "buy", "--size", "0.001",
+                               "--account", "live")
     assert code == 1 and "denied (kill_switch)" in out
-    code, out, err = await procs.run("resume", env=env)  # not a terminal, no --yes
+    code, out, err = await cli("resume")  # not a terminal, no --yes
     assert code == 2 and "add --yes" in err
-    code, out, err = await procs.run("resume", "--yes", "--json", env=env)
+    code, out, err = await cli("resume", "--yes", "--json")
     r = json.loads(out)
     assert code == 0 and r["confirmed"], err
     assert {s["account"]: s["state"] for s in r["states"]} == {"paper": "ACTIVE",
                                                                "live": "ACTIVE"}
     assert r["before"]["paper"]["latched"] == ["kill_switch"]
-    code, out, err = await procs.run("order", "--coin", "BTC", "--side", "buy", "--size",
-                                     "0.001", "--account", "live", "--wait", "0", env=env)
+    code, out, err = await cli("order", "--coin", "BTC", "--side", "buy", "--size", "0.001",
+                               "--account", "live", "--wait", "0")
     assert code == 0 and out.startswith("approved: buy 0.001 BTC on live at market")
 
 
-async def test_cli_without_a_broker_says_so(procs, env):
-    env = dict(env, ORGANISM__NATS__URL="nats://127.0.0.1:1")
+async def test_cli_without_a_broker_says_so(cli, monkeypatch):
+    monkeypatch.setenv("ORGANISM__NATS__URL", "nats://127.0.0.1:1")
     for args in (("order", "--coin", "BTC", "--side", "buy", "--size", "1"), ("kill",),
                  ("resume", "--yes")):
-        code, out, err = await procs.run(*args, env=env)
+        code, out, err = await cli(*args)
         assert code == 1 and "no NATS broker answers at nats://127.0.0.1:1" in err, args
