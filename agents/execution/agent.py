@@ -132,6 +132,7 @@ class ExecutionAgent(Agent):
         self.dead_man_ms = 0
         self.clock_offset_ms = 0  # venue clock minus ours (the local exchange can be advanced)
         self.in_flight: set[str] = set()
+        self.submitted: dict[str, asyncio.Future] = {}  # OrderSubmitted publishes in flight
         self.feed_live = False
 
     # ------------------------------------------------------------------ start
@@ -475,7 +476,8 @@ class ExecutionAgent(Agent):
                 self.track(order)
                 await self.save(order)  # before the wire leaves: a restart asks, never resends
                 if first and attempt == 0:
-                    await self.emit_submitted(order)
+                    # stored while the order travels; OrderAccepted waits for it (acked)
+                    self.submitted[order.cloid] = asyncio.ensure_future(self.emit_submitted(order))
                 try:
                     reply = await self.client.exchange(action, order.expires_ms)
                 except TemporaryError as exc:
@@ -593,12 +595,14 @@ class ExecutionAgent(Agent):
         order.acked = True
         if order.status == "submitted":
             order.status = "accepted"
-        await self.save(order)
+        await self.after_submitted(order)
         now = self.ctx.now_ns()
+        save = asyncio.ensure_future(self.save(order))
         await self.emit("accepted", order, OrderAccepted(
             ts_event=now, ts_init=now, correlation_id=order.correlation_id,
             command_id=order.command_id, coin=order.coin, cloid=order.cloid,
             venue_order_id=order.oid, strategy_id=order.strategy_id, account=self.account))
+        await save
 
     async def end(self, order: TrackedOrder, status: str, kind: str, text: str,
                   filled: Decimal | None = None, retryable: bool = False) -> None:
@@ -607,6 +611,7 @@ class ExecutionAgent(Agent):
             return
         order.status = status  # type: ignore[assignment]
         order.reason = text
+        await self.after_submitted(order)
         await self.save(order)
         now = self.ctx.now_ns()
         common = dict(ts_event=now, ts_init=now, correlation_id=order.correlation_id,
@@ -629,6 +634,12 @@ class ExecutionAgent(Agent):
             await self.save(order)
         if order.next_cloid and order.remaining > 0 and kind in ("canceled", "expired", "rejected"):
             await self.cross_rest(order)
+
+    async def after_submitted(self, order: TrackedOrder) -> None:
+        """OrderSubmitted is stored before anything later about the order is published."""
+        pending = self.submitted.pop(order.cloid, None)
+        if pending is not None:
+            await pending
 
     async def emit_submitted(self, order: TrackedOrder) -> None:
         now = self.ctx.now_ns()

@@ -51,6 +51,7 @@ class Reconciler:
         self.entries: dict[str, Decimal | None] = {}
         self.known_oids: set[int] = set()
         self.mids: dict[str, Decimal] = {}
+        self.transfers: Decimal | None = None  # net deposits from the ledger, last read
         self.recent: list[VenueFill] = []
         self.lock = asyncio.Lock()
         self._soon = asyncio.Event()
@@ -222,7 +223,7 @@ class Reconciler:
             await self.publish_position(coin, state, size)
             changed = True
         if changed or check:
-            await self.publish_account(state)
+            await self.publish_account(state, read_ledger=check)
 
     async def publish_position(self, coin: str, state: VenueAccount, size: Decimal) -> None:
         agent = self.agent
@@ -247,17 +248,21 @@ class Reconciler:
         self.known[coin] = (size, state.time_ms)
         self.entries[coin] = report.entry_price
 
-    async def publish_account(self, state: VenueAccount) -> None:
+    async def publish_account(self, state: VenueAccount, *, read_ledger: bool = True) -> None:
+        """AccountReport; the ledger (deposits, withdrawals) is read on reconciliations, not
+        after every fill: money moving in or out shows within a reconcile interval."""
         agent = self.agent
-        ledger = await self.info({"type": "userNonFundingLedgerUpdates", "user": agent.address,
-                                  "startTime": 0, "endTime": None})
+        if read_ledger or self.transfers is None:
+            ledger = await self.info({"type": "userNonFundingLedgerUpdates",
+                                      "user": agent.address, "startTime": 0, "endTime": None})
+            self.transfers = net_transfers(ledger, agent.address)
         now = agent.ctx.now_ns()
         report = AccountReport(
             ts_event=state.time_ms * 1_000_000, ts_init=now,
             correlation_id=f"account-{agent.account}", account=agent.account,
             equity=state.equity, margin_used=state.margin_used,
             total_notional=state.total_notional, withdrawable=state.withdrawable,
-            net_transfers=net_transfers(ledger, agent.address),
+            net_transfers=self.transfers,
             positions={c: p.szi for c, p in state.positions.items()})
         await agent.ctx.bus.publish_durable(
             subjects.exec_account(agent.account), report,

@@ -14,6 +14,7 @@ BENCHES: tuple[str, ...] = (
     "organism.bench.backtest",
     "organism.bench.evolution",
     "organism.bench.discovery",
+    "organism.bench.orderpath",
 )
 
 

@@ -1,0 +1,315 @@
+"""`organism bench orderpath`: intent → venue acknowledgement through the real order path.
+
+One run: an embedded broker, the local exchange (`organism sim`, frozen market), `organism agent
+risk` and `organism agent execution --account paper` as processes, as `organism up` runs them.
+This process plays the trader: it publishes N operator intents one at a time (market orders of
+0.001 BTC, buy and sell in turn so the position stays flat), and times each from just before its
+publish to the moment execution's OrderAccepted (the venue's acknowledgement) arrives, with the
+moment risk's SubmitOrder passed in between. Raw NATS request/reply on the same broker, in the
+same run, is measured beside it.
+
+Settings that would refuse a benchmark's pace are lifted and said so in the output: risk's order
+throttle and trades-a-day, the venue's per-IP weight; protective stops are off (each flip of the
+position would otherwise place and cancel a stop alongside the orders timed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+
+NAME = "orderpath"
+HELP = ("intent → venue acknowledgement p50/p99 through risk, execution and the local exchange, "
+        "with raw NATS request/reply of the same run (µs)")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--intents", type=int, default=1000, help="intents timed")
+    p.add_argument("--warmup", type=int, default=50, help="intents sent first, not timed")
+    p.add_argument("--rr", type=int, default=2000, help="raw request/reply round trips timed")
+
+
+def _pct(samples: list[float], q: float) -> float:
+    s = sorted(samples)
+    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _config(path: Path, data: Path, nats_url: str, venue_port: int) -> None:
+    path.write_text(f"""
+[organism]
+data_dir = "{data}"
+[nats]
+url = "{nats_url}"
+[metrics]
+enabled = false
+[heartbeat]
+interval_s = 0.5
+[market]
+coins = ["BTC", "ETH"]
+[venue.sim]
+port = {venue_port}
+market = "frozen"
+tick_ms = 3600000
+history_minutes = 30
+history_hours = 0
+ip_weight_per_minute = 1000000000
+[execution]
+protective_stop_fraction = "0"
+[risk]
+max_orders = 1000000
+max_trades_per_day = 1000000
+market_data_agent = ""
+warmup_s = 1.0
+""")
+
+
+def run(args: argparse.Namespace) -> dict:
+    from bus.broker import EmbeddedBroker
+
+    if args.intents < 1 or args.warmup < 0 or args.rr < 1:
+        raise SystemExit("organism bench orderpath: --intents and --rr must be at least 1")
+    with tempfile.TemporaryDirectory(prefix="organism-bench-orderpath-") as tmp:
+        root = Path(tmp)
+        with EmbeddedBroker(store_dir=root / "js") as broker:
+            return asyncio.run(_measure(root, broker.url, args))
+
+
+async def _measure(root: Path, url: str, args: argparse.Namespace) -> dict:
+    from bus.connection import Bus, ConnectOptions
+    from bus.jetstream import provision
+
+    data = root / "data"
+    venue_port = _free_port()
+    config = root / "bench.toml"
+    _config(config, data, url, venue_port)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORGANISM")}
+    env["ORGANISM_CONFIG"] = str(config)
+    bus = await Bus.connect(ConnectOptions(url=url, name="bench-orderpath", initial_attempts=5))
+    await provision(bus.js)
+    procs: list[asyncio.subprocess.Process] = []
+    logs = root / "logs"
+    logs.mkdir()
+
+    async def start(name: str, *argv: str) -> None:
+        out = (logs / f"{name}.out").open("wb")
+        procs.append(await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "organism.cli.main", *argv, env=env, cwd=ROOT,
+            stdin=asyncio.subprocess.DEVNULL, stdout=out, stderr=asyncio.subprocess.STDOUT))
+
+    try:
+        await start("venue", "sim")
+        await _listening(venue_port)
+        await start("execution_paper", "agent", "execution", "--account", "paper")
+        await start("risk", "agent", "risk")
+        result = await _drive(bus, url, venue_port, args, procs, logs)
+    finally:
+        for p in procs:
+            if p.returncode is None:
+                p.terminate()
+        for p in procs:
+            try:
+                await asyncio.wait_for(p.wait(), 20)
+            except asyncio.TimeoutError:
+                p.kill()
+        await bus.drain()
+    return result
+
+
+async def _listening(port: int) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"the local exchange did not listen on {port} within 60 s")
+
+
+async def _drive(bus, url: str, venue_port: int, args, procs, logs: Path) -> dict:
+    import aiohttp
+
+    from bus import subjects
+    from bus.connection import Delivery
+    from schemas import (
+        OPERATOR,
+        AssetContext,
+        OrderAccepted,
+        OrderDenied,
+        OrderIntent,
+        OrderRejected,
+        SubmitOrder,
+    )
+
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"http://127.0.0.1:{venue_port}/info", json={"type": "allMids"}) as r:
+            mid = Decimal(str((await r.json())["BTC"]))
+
+    waiting: dict[str, asyncio.Future] = {}
+    command_at: dict[str, int] = {}
+    outcome: dict[str, str] = {}
+
+    async def on_event(d: Delivery) -> None:
+        m = d.message
+        cid = getattr(m, "correlation_id", "")
+        if isinstance(m, SubmitOrder):
+            command_at[cid] = time.perf_counter_ns()
+            return
+        fut = waiting.get(cid)
+        if fut is None or fut.done():
+            return
+        if isinstance(m, OrderAccepted):
+            outcome[cid] = "accepted"
+        elif isinstance(m, OrderRejected):
+            outcome[cid] = f"rejected: {m.reason}"
+        elif isinstance(m, OrderDenied):
+            outcome[cid] = f"denied: {m.reason.value} {m.detail}"
+        else:
+            return
+        fut.set_result(time.perf_counter_ns())
+
+    for pattern in (subjects.exec_event("paper", "accepted", subjects.ANY),
+                    subjects.exec_event("paper", "rejected", subjects.ANY),
+                    subjects.risk_decision("paper", subjects.ANY),
+                    subjects.exec_cmd("paper", subjects.ANY)):
+        await bus.subscribe(pattern, on_event)
+
+    async def mark_feed() -> None:  # what market data would say: the mark of BTC
+        while True:
+            now = time.time_ns()
+            await bus.publish(subjects.md_ctx("BTC"), AssetContext(
+                ts_event=now, ts_init=now, coin="BTC", mark_price=mid, oracle_price=mid))
+            await asyncio.sleep(0.5)
+
+    feed = asyncio.create_task(mark_feed())
+    run_id = f"{time.time_ns():x}"
+    seq = iter(range(10**9))
+
+    async def one(timeout: float) -> tuple[float, float | None, str]:
+        n = next(seq)
+        intent_id = f"bench-{run_id}-{n}"
+        now = time.time_ns()
+        intent = OrderIntent(
+            ts_event=now, ts_init=now, correlation_id=intent_id, intent_id=intent_id,
+            strategy_id=OPERATOR, coin="BTC", side="buy" if n % 2 == 0 else "sell",
+            size=Decimal("0.001"), kind="market", account="paper", reference_price=mid,
+            reason="bench orderpath")
+        fut = asyncio.get_running_loop().create_future()
+        waiting[intent_id] = fut
+        t0 = time.perf_counter_ns()
+        await bus.publish_durable(subjects.order_intent("paper", OPERATOR), intent,
+                                  msg_id=f"intent:{intent_id}")
+        t1 = await asyncio.wait_for(fut, timeout)
+        del waiting[intent_id]
+        cmd = command_at.pop(intent_id, None)
+        return ((t1 - t0) / 1000, None if cmd is None else (cmd - t0) / 1000,
+                outcome.pop(intent_id, "?"))
+
+    try:
+        # ready: the first intent waits until risk and execution agree it may pass
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                _, _, result = await one(10.0)
+            except asyncio.TimeoutError:
+                result = "no answer"
+            if result == "accepted":
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the order path is not ready after 120 s ({result}); logs "
+                                   f"in {logs}: {_tails(logs)}")
+            await asyncio.sleep(0.5)
+        for _ in range(args.warmup):
+            await one(10.0)
+        total: list[float] = []
+        to_command: list[float] = []
+        command_to_ack: list[float] = []
+        failures: dict[str, int] = {}
+        for _ in range(args.intents):
+            t, cmd, result = await one(10.0)
+            if result != "accepted":
+                failures[result[:80]] = failures.get(result[:80], 0) + 1
+                continue
+            total.append(t)
+            if cmd is not None:
+                to_command.append(cmd)
+                command_to_ack.append(t - cmd)
+    finally:
+        feed.cancel()
+    raw = await _raw_request_reply(url, args.rr)
+    p50, p99, raw_p50 = _pct(total, 0.5), _pct(total, 0.99), _pct(raw, 0.5)
+    return {
+        "intents": args.intents,
+        "acknowledged": len(total),
+        "failures": failures,
+        "intent_to_ack_p50_us": round(p50, 1),
+        "intent_to_ack_p90_us": round(_pct(total, 0.9), 1),
+        "intent_to_ack_p99_us": round(p99, 1),
+        "intent_to_ack_mean_us": round(statistics.fmean(total), 1),
+        "intent_to_command_p50_us": round(_pct(to_command, 0.5), 1) if to_command else None,
+        "command_to_ack_p50_us": round(_pct(command_to_ack, 0.5), 1) if command_to_ack else None,
+        "command_to_ack_p99_us": round(_pct(command_to_ack, 0.99), 1) if command_to_ack else None,
+        "raw_request_reply_p50_us": round(raw_p50, 1),
+        "raw_request_reply_p99_us": round(_pct(raw, 0.99), 1),
+        "p50_over_raw_p50": round(p50 / raw_p50, 1),
+        "goal_p50_within_10x_raw": p50 <= 10 * raw_p50,
+        "goal_p99_under_20ms": p99 < 20_000,
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        "cpus": os.cpu_count(),
+        "lifted": {"risk.max_orders": 1000000, "risk.max_trades_per_day": 1000000,
+                   "risk.market_data_agent": "", "venue.sim.ip_weight_per_minute": 10**9,
+                   "execution.protective_stop_fraction": "0"},
+    }
+
+
+async def _raw_request_reply(url: str, n: int) -> list[float]:
+    """nats-py bytes echo between two connections: the broker's own floor."""
+    import nats
+
+    from bus import subjects
+
+    server = await nats.connect(url, name="bench-orderpath-echo")
+    client = await nats.connect(url, name="bench-orderpath-client")
+
+    async def echo(msg) -> None:
+        await server.publish(msg.reply, msg.data)
+
+    subject = subjects.bench("orderpath_rr")
+    await server.subscribe(subject, cb=echo)
+    await server.flush()
+    payload = b"x" * 400
+    for _ in range(200):
+        await client.request(subject, payload, timeout=2)
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter_ns()
+        await client.request(subject, payload, timeout=2)
+        out.append((time.perf_counter_ns() - t0) / 1000)
+    await client.drain()
+    await server.drain()
+    return out
+
+
+def _tails(logs: Path) -> str:
+    parts = []
+    for f in sorted(logs.glob("*.out")):
+        lines = f.read_text(errors="replace").strip().splitlines()[-3:]
+        parts.append(f"{f.stem}: " + " | ".join(lines))
+    return "; ".join(parts)
