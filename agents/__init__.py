@@ -22,6 +22,7 @@ AGENTS: dict[str, str] = {
     "recorder": "agents.recorder.agent:RecorderAgent",
     "validation": "agents.validation.agent:ValidationAgent",
     "risk": "agents.risk.agent:RiskAgent",
+    "trader": "agents.trader.agent:TraderAgent",
     # one process per account: `organism agent execution --account paper|live`
     "execution": "agents.execution.agent:ExecutionAgent",
 }
