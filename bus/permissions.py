@@ -232,8 +232,9 @@ PRINCIPALS: tuple[Principal, ...] = (
         OPERATOR,
         "the CLI (status, tail, sql, kill, resume, order as strategy `operator`, strategy "
         "add/pause/retire): the only publisher of ctl.*",
+        # evo.candidate: `organism strategy add` hands a user's strategy to validation
         publish=(s.ctl_all(), s.order_intent(ANY, "operator"), s.sys_warehouse_query(),
-                 s.life_event(ANY)),
+                 s.life_event(ANY), s.evo_candidate()),
         subscribe=OBSERVE,  # `organism tail` reads stored subjects through consumers
         kv_write=("registry",),
         kv_read=ALL_BUCKETS,
