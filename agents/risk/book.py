@@ -9,6 +9,7 @@ so two intents decided before the first fill cannot together pass a limit each p
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -204,8 +205,6 @@ class Out:
 
 
 def _replace(obj, **changes):
-    import dataclasses
-
     return dataclasses.replace(obj, **changes)
 
 

@@ -9,6 +9,7 @@ when it changed.
 from __future__ import annotations
 
 import dataclasses
+from decimal import Decimal
 
 import msgspec
 
@@ -122,8 +123,6 @@ def on_market(state: RiskState, msg, now: Now) -> RiskState:
 
 def on_price(state: RiskState, coin: str, close: float, at_clock: int) -> RiskState:
     """A price known from storage (the last candle's close, at its close time)."""
-    from decimal import Decimal
-
     return events.quote(state, coin, Decimal(repr(close)), Now(clock=at_clock, wall=0))
 
 

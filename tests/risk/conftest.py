@@ -70,7 +70,7 @@ class Harness:
         self.agent: RiskAgent | None = None
 
     async def start(self) -> "Harness":
-        patterns = {"decision": subjects.risk_decision("*", "*"), "cmd": "exec.cmd.>",
+        patterns = {"decision": subjects.risk_decision("*", "*"), "cmd": subjects.exec_cmd("*", "*"),
                     "state": subjects.risk_state("*"), "flatten": subjects.risk_flatten("*"),
                     "deactivate": subjects.risk_deactivate("*")}
         for key, pattern in patterns.items():

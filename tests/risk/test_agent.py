@@ -49,7 +49,7 @@ async def test_an_approved_intent_becomes_one_command_a_denied_one_none(make_wor
     assert no.numbers["limit"] == "10.00"
     await w.intent(intent(strategy_id="stranger", intent_id="who"))
     assert (await w.decision("who")).reason == DenyReason.UNKNOWN_STRATEGY
-    assert await stored(w.bus, "EXEC_CMD", "exec.cmd.>") == 1
+    assert await stored(w.bus, "EXEC_CMD", subjects.exec_cmd("*", "*")) == 1
     # stored where they belong, with derived msg ids
     assert await stored(w.bus, "ORDERS", subjects.risk_decision("paper", SID)) == 2
     assert await stored(w.bus, "ORDERS", subjects.risk_decision("paper", "stranger")) == 1
@@ -66,7 +66,7 @@ async def test_a_redelivered_or_repeated_intent_gets_its_one_decision(make_world
     await w.intent(intent("0.02", intent_id="after"))  # decided after the repeat
     await w.decision("after")
     assert await stored(w.bus, "ORDERS", subjects.risk_decision("paper", SID)) == 2
-    assert await stored(w.bus, "EXEC_CMD", "exec.cmd.>") == 2
+    assert await stored(w.bus, "EXEC_CMD", subjects.exec_cmd("*", "*")) == 2
     # and after a restart, with the KV record the only memory: still one
     assert await w.stop_risk() == 0
     await w.intent(it, msg_id="third")
@@ -74,7 +74,7 @@ async def test_a_redelivered_or_repeated_intent_gets_its_one_decision(make_world
     await w.intent(intent("0.01", intent_id="marker"))
     await w.decision("marker")
     assert await stored(w.bus, "ORDERS", subjects.risk_decision("paper", SID)) == 3
-    assert await stored(w.bus, "EXEC_CMD", "exec.cmd.>") == 3
+    assert await stored(w.bus, "EXEC_CMD", subjects.exec_cmd("*", "*")) == 3
     decisions = TypedKV(await w.bus.kv("risk_decisions"))
     record = await decisions.get("twice", DecisionRecord)
     assert record.published and record.decision == first
@@ -114,11 +114,11 @@ async def test_risk_down_intents_wait_then_the_backlog_is_decided(make_world):
         await w.intent(intent("0.001", intent_id=f"backlog-{n}", strategy_id=OPERATOR))
     info = await w.bus.js.consumer_info("ORDERS", "risk")
     assert info.num_pending == 20
-    assert await stored(w.bus, "EXEC_CMD", "exec.cmd.>") == 1  # nothing new reached execution
+    assert await stored(w.bus, "EXEC_CMD", subjects.exec_cmd("*", "*")) == 1  # nothing new reached execution
     await w.start_risk()
     for n in range(20):
         assert isinstance(await w.decision(f"backlog-{n}"), OrderApproved)
-    await eventually(lambda: _count_is(w.bus, "EXEC_CMD", "exec.cmd.>", 21), what="21 commands")
+    await eventually(lambda: _count_is(w.bus, "EXEC_CMD", subjects.exec_cmd("*", "*"), 21), what="21 commands")
 
 
 async def _count_is(bus, stream, subject, n):
