@@ -15,6 +15,7 @@ BENCHES: tuple[str, ...] = (
     "organism.bench.evolution",
     "organism.bench.discovery",
     "organism.bench.orderpath",
+    "organism.bench.trader",
 )
 
 
