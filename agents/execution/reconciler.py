@@ -52,6 +52,7 @@ class Reconciler:
         self.known_oids: set[int] = set()
         self.mids: dict[str, Decimal] = {}
         self.transfers: Decimal | None = None  # net deposits from the ledger, last read
+        self.runs = 0  # reconciliations completed
         self.recent: list[VenueFill] = []
         self.lock = asyncio.Lock()
         self._soon = asyncio.Event()
@@ -158,6 +159,7 @@ class Reconciler:
             await self.refresh_mids()
             self.agreed = True
             self.problem = ""
+            self.runs += 1
         for coin in set(state.positions) | {c for c, (s, _) in self.known.items() if s}:
             await self.ensure_stop(coin, state)
 
@@ -335,7 +337,7 @@ class Reconciler:
             plan = stop_plan(pos.szi if pos else ZERO, pos.entry_px if pos else None, fraction,
                              agent.sz_decimals[coin], stops)
             if plan.place:
-                from agents.execution.agent import stop_limit
+                from agents.execution.placing import stop_limit
 
                 key = f"stop-{agent.account}-{coin}-{agent.venue_now_ms()}"
                 order = TrackedOrder(

@@ -39,7 +39,8 @@ async def test_orders_and_fills_by_hand_are_reported(nats_server, bus, sim, data
         assert [e for e in rec.of(ReconciliationEvent, kind="missed_fill")]
         await eventually(lambda: [p for p in rec.of(PositionReport, coin="ETH")
                                   if p.size == Decimal("0.01")], what="the position")
-        await asyncio.sleep(1.2)  # two more reconciliations: reported once, not every minute
+        runs = running.agent.reconciler.runs  # two more reconciliations: reported once
+        await eventually(lambda: running.agent.reconciler.runs >= runs + 2, what="two more runs")
         assert len(rec.of(ReconciliationEvent, kind="unknown_order")) == 1
     finally:
         await running.stop()

@@ -14,6 +14,7 @@ from schemas import ExecutionStatus, OrderFilled, OrderSubmitted, PositionReport
 from schemas.orders import cloid_for
 from tests.bus.helpers import eventually
 from tests.execution.conftest import record, send, spawn_agent, submit, write_config
+from venue.keys import local_key
 
 
 @pytest.mark.parametrize("held_ms", [1500, 8000], ids=["venue-took-it-late", "venue-refused-it"])
@@ -57,3 +58,5 @@ async def test_killed_between_send_and_reply(nats_server, bus, sim, data_dir, tm
             proc.wait(20)
     text = log.read_text()
     assert "Traceback" not in text, text[-3000:]
+    key = local_key(data_dir, "paper")
+    assert key not in text and key[2:] not in text  # the key never reaches a log

@@ -48,3 +48,32 @@ def test_the_dead_man_switch_cancels_trigger_orders_too():
         statuses = [r["status"] for r in info.historical_orders(wallet.address)]
         assert statuses.count("scheduledCancel") == 2
         assert info.user_state(wallet.address)["assetPositions"][0]["position"]["szi"] == "0.1"
+
+
+def test_organism_sim_funds_the_generated_paper_and_live_keys(tmp_path, monkeypatch):
+    import argparse
+    import stat
+
+    import pytest
+
+    from organism.cli.sim_cmd import sim_config
+    from venue.keys import KeyFileError, key_path, local_address
+
+    data = tmp_path / "data"
+    config = tmp_path / "organism.toml"
+    config.write_text(f'[organism]\ndata_dir = "{data}"\n[venue.live]\ncapital_usdc = "2500"\n')
+    monkeypatch.delenv("ORGANISM_CONFIG", raising=False)
+    sim = sim_config(argparse.Namespace(config=str(config), host=None, port=None, market=None,
+                                        seed=None))
+    funded = {a.address: a.usdc for a in sim.accounts}
+    assert funded == {local_address(data, "paper"): "10000", local_address(data, "live"): "2500"}
+    for account in ("paper", "live"):
+        path = key_path(data, account)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    again = sim_config(argparse.Namespace(config=str(config), host=None, port=None, market=None,
+                                          seed=None))
+    assert {a.address for a in again.accounts} == set(funded)  # the same keys, not new ones
+    key_path(data, "paper").chmod(0o644)
+    with pytest.raises(KeyFileError, match="chmod 600") as err:
+        local_address(data, "paper")
+    assert key_path(data, "paper").read_text().strip() not in str(err.value)
