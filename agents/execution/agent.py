@@ -399,7 +399,13 @@ class ExecutionAgent(Placing, Fills, Agent):
                 px = min(px, cap) if is_buy else max(px, cap)
             tif = "Ioc"
         post_only_until = 0
+        ioc_px = None
         if cmd.post_only_s > 0 and cmd.kind != "trigger":
+            # rest on our side of the book first: a market order at its reference price, a
+            # limit at its limit; the IOC that follows crosses at what the order had as a cap
+            ioc_px = px
+            if cmd.kind == "market":
+                px = limit_price(is_buy, reference, dec)
             tif = "Alo"
             post_only_until = self.venue_now_ms() + int(cmd.post_only_s * 1000)
         return TrackedOrder(
@@ -407,7 +413,7 @@ class ExecutionAgent(Placing, Fills, Agent):
             coin=cmd.coin, side=cmd.side, size=size, kind=cmd.kind, tif=tif, limit_px=px,
             reduce_only=cmd.reduce_only, trigger_px=trigger, tpsl=cmd.tpsl,
             intent_id=cmd.intent_id, strategy_id=cmd.strategy_id, origin=cmd.origin,  # type: ignore[arg-type]
-            post_only_until_ms=post_only_until, reference_px=cmd.reference_price)
+            post_only_until_ms=post_only_until, reference_px=cmd.reference_price, ioc_px=ioc_px)
 
     async def submit(self, cmd: SubmitOrder) -> None:
         cloid = cmd.cloid.lower()

@@ -51,6 +51,7 @@ class TrackedOrder(msgspec.Struct, kw_only=True):
     # post-only first: at this time the resting leg is canceled and the rest crosses with IOC
     post_only_until_ms: int = 0
     next_cloid: str = ""  # the IOC leg that follows a post-only leg
+    ioc_px: Decimal | None = None  # that leg's limit: the price the order would have crossed at
     reason: str = ""
     reference_px: Decimal | None = None
     acked: bool = False  # OrderAccepted published: the venue showed it has the order

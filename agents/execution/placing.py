@@ -267,8 +267,10 @@ class Placing:
             return
         assert self.reconciler is not None and self.cfg is not None
         dec = self.sz_decimals[leg.coin]
-        reference = self.reconciler.mid(leg.coin) or leg.limit_px
-        px = market_price(leg.is_buy, reference, self.cfg.slippage_bps, dec)
+        px = leg.ioc_px
+        if px is None:  # an order stored before ioc_px existed
+            reference = self.reconciler.mid(leg.coin) or leg.limit_px
+            px = market_price(leg.is_buy, reference, self.cfg.slippage_bps, dec)
         try:
             size = round_size(leg.remaining, dec)
         except UnroundableOrder:

@@ -70,3 +70,25 @@ async def test_a_size_below_the_lot_is_rejected_unsent(nats_server, bus, sim, da
         assert orders_at_venue(sim, cloid_for("i-tiny")) == 0
     finally:
         await running.stop()
+
+
+async def test_post_only_first_then_ioc_for_the_rest(nats_server, bus, sim, data_dir):
+    from schemas import OrderAccepted, OrderCanceled
+
+    rec = await record(bus)
+    running = await start_agent(make_config(data_dir, sim), nats_server.url)
+    try:
+        mid = Decimal(sim.call(lambda ex: str(ex.mid("ETH"))))
+        cmd = submit("i-alo", size="0.05", reference=str(mid), post_only_s=0.3)
+        await bus.publish_durable(subjects.exec_cmd("paper", "ETH"), cmd, msg_id="alo")
+        fills = await eventually(lambda: rec.of(OrderFilled, correlation_id="i-alo"), timeout=15,
+                                 what="the IOC leg's fill")
+        assert sum(f.size for f in fills) == Decimal("0.05") and fills[0].liquidity == "taker"
+        legs = rec.of(OrderSubmitted, correlation_id="i-alo")
+        assert len(legs) == 2 and legs[0].cloid == cloid_for("i-alo")
+        assert legs[0].limit_price <= mid  # rested on the bid side first
+        assert rec.of(OrderCanceled, correlation_id="i-alo")[0].cloid == legs[0].cloid
+        assert len(rec.of(OrderAccepted, correlation_id="i-alo")) == 2
+        assert fills[0].cloid == legs[1].cloid == cloid_for(cloid_for("i-alo") + ":ioc")
+    finally:
+        await running.stop()
