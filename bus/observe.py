@@ -18,7 +18,7 @@ from nats.js.errors import NotFoundError
 from bus.connection import Bus
 from bus.jetstream import STREAMS
 from bus.permissions import OBSERVE, intersect, matches
-from bus.subjects import SubjectError, validate_pattern
+from bus.subjects import validate_pattern
 
 RawHandler = Callable[[Msg], Awaitable[None]]
 
@@ -26,7 +26,7 @@ RawHandler = Callable[[Msg], Awaitable[None]]
 async def observe(bus: Bus, pattern: str, cb: RawHandler) -> list[Any]:
     """Deliver every new message on `pattern` (wildcards allowed) to `cb` as received: core
     subjects an observer may hear, and the stored ones through their streams. Returns the
-    subscriptions; raises SubjectError when nothing an observer may watch matches."""
+    subscriptions. A pattern outside the catalogue is subscribed as given."""
     validate_pattern(pattern)
     core = [x for x in (intersect(pattern, a) for a in OBSERVE) if x]
     subs: list[Any] = []
@@ -44,10 +44,10 @@ async def observe(bus: Bus, pattern: str, cb: RawHandler) -> list[Any]:
         for f in filters:
             subs.append(await bus.js.subscribe(f, stream=spec.name, cb=cb, ordered_consumer=True,
                                                deliver_policy=DeliverPolicy.NEW))
+    if not core and not subs:
+        # Outside the catalogue (`_INBOX.>`, `$JS.>`): as asked, on core NATS. A broker with
+        # permissions refuses it, and the Bus logs the refusal.
+        core = [pattern]
     for subject in dict.fromkeys(core):
         subs.append(await bus.nc.subscribe(subject, cb=cb))
-    if not subs:
-        raise SubjectError(
-            f"nothing an observer may watch matches {pattern!r}: the catalogue's families "
-            f"(bus/subjects.py) are on core NATS ({', '.join(OBSERVE)}) or stored in streams")
     return subs

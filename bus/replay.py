@@ -3,12 +3,15 @@ before following live.
 
 Every stream whose subjects overlap the pattern is read through a short-lived ephemeral
 consumer filtered to the overlap (no acks, memory-only, gone when idle), and the messages come
-back in the order they were stored, oldest first. Core-NATS-only subjects (books, trades,
+back in the order they were stored, oldest first. The consumers are unnamed and push to the
+reader's own inbox, which is what the broker's permissions let an observer create (it may not
+fetch from named consumers, nor delete any: bus/permissions.py). Core-NATS-only subjects (books, trades,
 heartbeats) have nothing stored.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from nats.js import JetStreamContext
@@ -16,6 +19,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from bus.jetstream import STREAMS
+from bus.permissions import intersect  # noqa: F401  (re-exported: one pattern algebra)
 
 
 @dataclass(frozen=True)
@@ -25,30 +29,6 @@ class Stored:
     stream: str
     seq: int
     time_ns: int  # when the broker stored it
-
-
-def intersect(a: str, b: str) -> str | None:
-    """The subjects both patterns match, as one pattern, or None if they share none
-    (`md.>` and `md.candle.*.*` -> `md.candle.*.*`; `md.candle.BTC.*` and `md.candle.*.1h` ->
-    `md.candle.BTC.1h`)."""
-    x, y = a.split("."), b.split(".")
-    out = []
-    for i in range(max(len(x), len(y))):
-        p = x[i] if i < len(x) else None
-        q = y[i] if i < len(y) else None
-        if p == ">":
-            return ".".join(out + y[i:]) if q is not None else None
-        if q == ">":
-            return ".".join(out + x[i:]) if p is not None else None
-        if p is None or q is None:
-            return None
-        if p == "*":
-            out.append(q)
-        elif q == "*" or p == q:
-            out.append(p)
-        else:
-            return None
-    return ".".join(out)
 
 
 def streams_for(pattern: str) -> list[tuple[str, str]]:
@@ -70,13 +50,7 @@ def _config(filter_subject: str, **kw) -> ConsumerConfig:
 async def _pending_from(js: JetStreamContext, stream: str, filt: str, seq: int) -> int:
     info = await js.add_consumer(stream, _config(
         filt, deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=seq))
-    try:
-        return int(info.num_pending or 0)
-    finally:
-        try:
-            await js.delete_consumer(stream, info.name)
-        except NotFoundError:
-            pass
+    return int(info.num_pending or 0)  # gone after inactive_threshold (observers delete none)
 
 
 async def _start_of_last(js: JetStreamContext, stream: str, filt: str, n: int) -> int | None:
@@ -100,20 +74,30 @@ async def _start_of_last(js: JetStreamContext, stream: str, filt: str, n: int) -
 
 async def _read(js: JetStreamContext, stream: str, filt: str, config: ConsumerConfig,
                 limit: int) -> list[Stored]:
-    sub = await js.pull_subscribe(filt, durable=None, stream=stream, config=config)
     out: list[Stored] = []
+    done = asyncio.Event()
+
+    async def on_msg(m) -> None:
+        if done.is_set():
+            return
+        md = m.metadata
+        out.append(Stored(m.subject, m.data, stream, int(md.sequence.stream),
+                          int(md.timestamp.timestamp() * 1e9) if md.timestamp else 0))
+        if len(out) >= limit or md.num_pending == 0:
+            done.set()
+
+    start = ConsumerConfig(deliver_policy=config.deliver_policy,
+                           opt_start_seq=config.opt_start_seq,
+                           opt_start_time=config.opt_start_time)
+    sub = await js.subscribe(filt, stream=stream, cb=on_msg, ordered_consumer=True,
+                             config=start, inactive_threshold=10.0)
     try:
-        while len(out) < limit:
+        info = await sub.consumer_info()
+        if info.num_pending or info.delivered.consumer_seq or out:
             try:
-                msgs = await sub.fetch(min(256, limit - len(out)), timeout=1.0)
-            except TimeoutError:
-                break
-            for m in msgs:
-                md = m.metadata
-                out.append(Stored(m.subject, m.data, stream, int(md.sequence.stream),
-                                  int(md.timestamp.timestamp() * 1e9) if md.timestamp else 0))
-            if not msgs or msgs[-1].metadata.num_pending == 0:
-                break
+                await asyncio.wait_for(done.wait(), timeout=10.0)
+            except asyncio.TimeoutError:
+                pass  # what arrived is what there is
     finally:
         try:
             await sub.unsubscribe()

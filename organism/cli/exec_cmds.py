@@ -61,11 +61,11 @@ def _accounts(choice: str) -> tuple[str, ...]:
 
 async def _read(url: str, config, accounts: tuple[str, ...], prefixes: tuple[str, ...]):
     """{account: {key: raw bytes}} of the keys under `prefixes` in each account's bucket."""
-    from bus.connection import Bus, ConnectOptions
+    from bus.connection import Bus
+    from bus.credentials import operator_options
 
-    bus = await Bus.connect(ConnectOptions(url=url, name="organism-exec", initial_attempts=1,
-                                           connect_timeout_s=config.nats.connect_timeout_s,
-                                           request_timeout_s=config.nats.request_timeout_s))
+    # as the operator (the broker refuses anonymous connections: bus/permissions.py)
+    bus = await Bus.connect(operator_options(config, url, "organism-exec", initial_attempts=1))
     out: dict[str, dict[str, bytes]] = {}
     try:
         for account in accounts:

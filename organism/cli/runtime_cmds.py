@@ -69,7 +69,15 @@ def cmd_agent(args: argparse.Namespace) -> int:
         print(f"organism agent: {args.name} takes no --account (only agents run once per "
               "account do)", file=sys.stderr)
         return 2
-    return asyncio.run(run_agent(agent, config, url=args.url, metrics_port=args.metrics_port))
+    from bus.credentials import CredentialsError, agent_login
+
+    try:  # its own NATS user: ORGANISM_NATS_PASSWORD, else the data folder's (bus/credentials)
+        secrets, config = agent_login(config, agent.name)
+    except CredentialsError as exc:
+        print(f"organism agent: {exc}", file=sys.stderr)
+        return 2
+    return asyncio.run(run_agent(agent, config, secrets=secrets, url=args.url,
+                                 metrics_port=args.metrics_port))
 
 
 def lower_priority(nice: int) -> int:
@@ -82,24 +90,28 @@ def lower_priority(nice: int) -> int:
 
 
 # --- nats --------------------------------------------------------------------------------------
-def _broker(config):
-    from bus.broker import EmbeddedBroker
-
-    data = config.data_dir
-    return EmbeddedBroker(
-        store_dir=data / "nats",
-        host=config.nats.host,
-        port=config.nats.port,
-        log_file=data / "logs" / "nats.log",
-    )
-
-
 def cmd_nats(args: argparse.Namespace) -> int:
+    """The broker `organism up` runs: the users and permissions of deploy/nats/hub.conf, the
+    passwords in the data folder, streams and buckets provisioned as admin."""
+    from bus.broker import BrokerError
+    from bus.credentials import (CredentialsError, credentials_path, load_or_create,
+                                 provision_as_admin, secured_broker)
+
     config = config_from(args)
-    (config.data_dir / "logs").mkdir(parents=True, exist_ok=True)
-    broker = _broker(config).start()
-    print(f"nats-server with JetStream on {broker.url} (store {broker.store_dir}); Ctrl-C stops it")
+    data = config.data_dir
+    (data / "logs").mkdir(parents=True, exist_ok=True)
     try:
+        creds = load_or_create(data)
+        broker = secured_broker(data, creds, store_dir=data / "nats", host=config.nats.host,
+                                port=config.nats.port, log_file=data / "logs" / "nats.log")
+        broker.start()
+    except (CredentialsError, BrokerError) as exc:
+        print(f"organism nats: {exc}", file=sys.stderr)
+        return 1
+    try:
+        asyncio.run(provision_as_admin(config, broker.url, creds))
+        print(f"nats-server with JetStream on {broker.url} (store {broker.store_dir}), one user "
+              f"per process (passwords in {credentials_path(data)}); Ctrl-C stops it")
         _wait_for_signal()
     finally:
         broker.stop()

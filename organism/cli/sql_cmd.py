@@ -48,10 +48,13 @@ def run(args: argparse.Namespace) -> int:
     url = nats_url(config, args.url)
     fmt.quiet_logs()
     try:
-        result = asyncio.run(_ask(url, args.query, args.max_rows, args.timeout,
-                                  config.nats.connect_timeout_s)) \
+        result = asyncio.run(_ask(url, args.query, args.max_rows, args.timeout, config)) \
             if fmt.reachable(url, config.nats.connect_timeout_s) else None
-    except (NoRespondersError, ConnectionError, OSError):
+    except ConnectionError as exc:
+        if "refused" in str(exc):  # a broker that will not let us in: say so, read no file
+            return _fail(str(exc))
+        result = None
+    except (NoRespondersError, OSError):
         result = None  # no broker, or no recorder on it: read the file ourselves
     except (NatsTimeout, asyncio.TimeoutError):
         return _fail(f"the recorder did not answer within {args.timeout:g} s; a long query? "
@@ -66,14 +69,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _ask(url: str, sql: str, max_rows: int, timeout: float, connect_timeout: float):
+async def _ask(url: str, sql: str, max_rows: int, timeout: float, config):
     from bus import subjects
-    from bus.connection import Bus, ConnectOptions
+    from bus.connection import Bus
+    from bus.credentials import operator_options
     from schemas import WarehouseQuery, WarehouseResult
 
-    bus = await Bus.connect(ConnectOptions(url=url, name="organism-sql",
-                                           connect_timeout_s=connect_timeout,
-                                           initial_attempts=1))
+    bus = await Bus.connect(operator_options(config, url, "organism-sql", initial_attempts=1))
     try:
         now = time.time_ns()
         return await bus.request(subjects.sys_warehouse_query(),

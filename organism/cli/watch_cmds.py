@@ -80,9 +80,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not fmt.reachable(url, config.nats.connect_timeout_s):
         return fmt.broker_down("status", url)
     try:
-        beats = asyncio.run(_collect_heartbeats(url, wait, config.nats.connect_timeout_s))
-    except ConnectionError:
-        return fmt.broker_down("status", url)
+        beats = asyncio.run(_collect_heartbeats(url, wait, config))
+    except ConnectionError as exc:  # it answers but refuses us (a password), or went away
+        return fmt.fail("status", str(exc), 1)
     rows = [
         {
             "agent": hb.agent,
@@ -143,15 +143,14 @@ def _expected(config) -> list[str]:
     return _expected_agents(config)
 
 
-async def _collect_heartbeats(url: str, wait: float, connect_timeout: float):
+async def _collect_heartbeats(url: str, wait: float, config):
     from bus import subjects
-    from bus.connection import Bus, ConnectOptions, Delivery
+    from bus.connection import Bus, Delivery
+    from bus.credentials import operator_options
     from schemas import Heartbeat
 
-    bus = await Bus.connect(
-        ConnectOptions(url=url, name="organism-status", connect_timeout_s=connect_timeout,
-                       initial_attempts=2)
-    )
+    # as the operator (the broker refuses anonymous connections: bus/permissions.py)
+    bus = await Bus.connect(operator_options(config, url, "organism-status", initial_attempts=2))
     beats: dict[tuple[str, str], Heartbeat] = {}
 
     async def on_beat(d: Delivery) -> None:
@@ -187,8 +186,8 @@ def cmd_tail(args: argparse.Namespace) -> int:
         return fmt.broker_down("tail", url)
     try:
         asyncio.run(_tail(args, url, since_ns, config))
-    except ConnectionError:
-        return fmt.broker_down("tail", url)
+    except ConnectionError as exc:  # it answers but refuses us (a password), or went away
+        return fmt.fail("tail", str(exc), 1)
     except KeyboardInterrupt:
         pass
     return 0
@@ -236,13 +235,12 @@ def waiting_for(pattern: str, now_ms: int | None = None) -> str:
 
 async def _tail(args, url: str, since_ns: int | None, config) -> None:
     from bus.codec import DecodeFailure, decode
-    from bus.connection import Bus, ConnectOptions
+    from bus.connection import Bus
+    from bus.credentials import operator_options
+    from bus.observe import observe
 
     out = fmt.console(soft_wrap=True)
-    bus = await Bus.connect(
-        ConnectOptions(url=url, name="organism-tail", connect_timeout_s=config.nats.connect_timeout_s,
-                       initial_attempts=2)
-    )
+    bus = await Bus.connect(operator_options(config, url, "organism-tail", initial_attempts=2))
     done = asyncio.Event()
     seen = 0
     last_seen = time.monotonic()
@@ -293,8 +291,9 @@ async def _tail(args, url: str, since_ns: int | None, config) -> None:
         else:
             show(msg.subject, msg.data)
 
-    # Raw subscription: tail shows what is on the wire, including what does not decode.
-    await bus.nc.subscribe(args.subject, cb=on_msg)
+    # Raw messages: tail shows what is on the wire, including what does not decode; the order
+    # path comes through its streams (nobody holds a core subscription there: bus/permissions).
+    await observe(bus, args.subject, on_msg)
     if args.last or since_ns is not None:
         from bus.replay import streams_for, stored_messages
 

@@ -49,7 +49,8 @@ def test_nats_server_accepts_both_files():
 
 def test_the_table_names_real_streams_buckets_and_processes():
     streams = {spec.name for spec in STREAMS}
-    procfile_agents = {p.command.split()[2] for p in read_procfile(ROOT / "Procfile")
+    # a Procfile entry is named after the process, which logs in as that user
+    procfile_agents = {p.name for p in read_procfile(ROOT / "Procfile")
                        if p.command.startswith("organism agent")}
     for p in perm.PRINCIPALS:
         assert {d.stream for d in p.durables} <= streams, p.name
