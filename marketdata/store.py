@@ -1,7 +1,7 @@
 """The candle store: Parquet partitioned by coin and interval, append-only, de-duplicated on open
 time, with DuckDB views over it.
 
-Layout (what `quant.data.load_store` reads): `{root}/candles/coin={COIN}/interval={I}/*.parquet`
+Layout (what `marketdata.datasets.load_store` reads): `{root}/candles/coin={COIN}/interval={I}/*.parquet`
 with columns t (open time, ms), o, h, l, c, v (float64) and n (trades). Each append writes one new
 file holding only candles whose open time the partition does not have yet; `compact` folds many
 small files into one (the live feed appends one candle at a time). Asset contexts (funding, mark,

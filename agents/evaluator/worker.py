@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
+from marketdata.datasets import load_dataset
 from quant.data import DataSpecError
 from quant.dsl import DslError
 from quant.gp.fitness import GenomeResult, InSampleEvaluator, dataset_digest
-from quant.gp.planted import load_market
 from quant.gp.wire import sim_config_of, to_wire
 from schemas import EvaluationBatch, GenomeEvaluation
 
@@ -34,7 +34,7 @@ class BatchWorker:
         if ev is not None:
             self._evaluators.move_to_end(key)
             return ev
-        full = load_market(b.data_spec, self.data_dir)
+        full = load_dataset(b.data_spec, self.data_dir)
         t = full.time_ms
         lo = int(np.searchsorted(t, b.start_ms, side="left"))
         hi = int(np.searchsorted(t, b.end_ms, side="right"))

@@ -81,7 +81,7 @@ class EvolutionAgent(Agent):
         return seeds
 
     async def _follow(self, ctx: AgentContext, coin: str, interval: str) -> None:
-        from quant.data import DataSpecError, load_dataset
+        from marketdata.datasets import DataSpecError, load_dataset
 
         cfg = ctx.config.evolution
         history = CandleHistory(coin, interval, cfg.max_bars)
@@ -96,9 +96,9 @@ class EvolutionAgent(Agent):
                                 message_type=Candle)
 
     async def _static_run(self, ctx: AgentContext, index: int, spec: str) -> None:
-        from quant.gp.planted import load_market
+        from marketdata.datasets import load_dataset
 
-        ds = await asyncio.to_thread(load_market, spec, ctx.data_dir)
+        ds = await asyncio.to_thread(load_dataset, spec, ctx.data_dir)
         kind = spec.partition(":")[0]
         coin = spec.partition(":")[2].partition("/")[0] if kind == "store" else kind.upper()
         run_id = f"data{index}-{run_id_for(coin, ds.interval)}"

@@ -10,7 +10,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-from quant.data import Dataset, DataSpecError, load_dataset
+from marketdata.datasets import load_dataset
+from quant.data import Dataset, DataSpecError
 from quant.dsl import DslError, parse_strategy
 from quant.gauntlet.config import ValidationConfig
 from quant.gauntlet.family import FamilyBook

@@ -224,8 +224,8 @@ async def _remote(url, spec, warm, timed) -> float:
     from agents.evolution.remote import RemoteEvaluation
     from bus import subjects
     from bus.connection import Bus, ConnectOptions
+    from marketdata.datasets import load_dataset
     from quant.gp.fitness import dataset_digest
-    from quant.gp.planted import load_market
     from quant.sim import SimConfig
     from schemas import Heartbeat
 
@@ -245,7 +245,7 @@ async def _remote(url, spec, warm, timed) -> float:
         await sub.unsubscribe()
         if len(seen) < 2:
             raise RuntimeError("the two evaluator workers did not start within 60 s")
-        ds = load_market(spec)
+        ds = load_dataset(spec)
         digest = dataset_digest(ds)
 
         def no_local(requests):

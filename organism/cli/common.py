@@ -9,7 +9,8 @@ from pathlib import Path
 import agents.sections  # noqa: F401  (every config table registered before loading)
 from settings import Config, load_config
 
-# What --data takes, for every command's help (quant.data.load_dataset reads them all).
+# What --data takes, for every command's help (marketdata.datasets.load_dataset reads
+# them all).
 DATA_HELP = ("market data: synthetic[:seed=S,bars=N,interval=1h,edge=SHARPE,mode=noise|edge|"
              "regimes] | planted[:seed=S,bars=N,edge=SHARPE,window=W] | csv:PATH | "
              "store:COIN/INTERVAL (the candle store under organism.data_dir)")
@@ -27,16 +28,8 @@ def nats_url(config: Config, override: str | None = None) -> str:
 
 def load_data(args: argparse.Namespace, spec: str):
     """The dataset a `--data` spec names (the config is read only for `store:`, whose files
-    live under organism.data_dir). Raises quant.data.DataSpecError with the fix."""
-    from quant.data import DataSpecError, load_dataset
+    live under organism.data_dir). Raises DataSpecError with the fix."""
+    from marketdata.datasets import load_dataset
 
     data_dir = config_from(args).data_dir if spec.startswith("store:") else Path("data")
-    try:
-        return load_dataset(spec, data_dir)
-    except DataSpecError:
-        if not spec.startswith("planted"):
-            raise
-    # until quant.data reads `planted:` itself (groundwork, issue 11)
-    from quant.gp.planted import load_market
-
-    return load_market(spec, data_dir)
+    return load_dataset(spec, data_dir)

@@ -66,10 +66,9 @@ def _positive(args) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from quant.data import DataSpecError
+    from marketdata.datasets import DataSpecError, load_dataset
     from quant.dsl import DslError, parse_strategy
     from quant.gp.fitness import in_sample_bars
-    from quant.gp.planted import load_market
     from quant.gp.pool import LocalPool
     from quant.gp.search import Search, SearchConfig
     from quant.gp.seeding import TEMPLATES, parse_seed_texts, template, template_strategies
@@ -83,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
             from organism.cli.common import config_from
 
             data_dir = config_from(args).data_dir
-        dataset = load_market(args.data, data_dir)
+        dataset = load_dataset(args.data, data_dir)
     except DataSpecError as exc:
         return _fail(str(exc))
     n_in = in_sample_bars(len(dataset))

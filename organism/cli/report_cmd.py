@@ -29,7 +29,7 @@ def _fail(message: str) -> int:
 def run(args: argparse.Namespace) -> int:
     from agents.validation.store import StrategyStore
     from organism.cli.common import config_from
-    from quant.data import DataSpecError, load_dataset
+    from marketdata.datasets import DataSpecError, load_dataset
     from quant.dsl import parse_strategy
     from quant.gauntlet.html import render_report
 

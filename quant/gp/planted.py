@@ -4,7 +4,8 @@ The rule planted is the one the strategy grammar expresses as `(> close (sma clo
 bar's expected return is +mu above the SMA and -mu below, with mu calibrated on the process so the
 oracle (long above, short below) earns `edge` annual Sharpe through the backtest, every cost paid.
 Volatility clusters, regimes switch, jumps happen: finding the edge is not a toy problem.
-`planted[:seed=S,bars=N,edge=SHARPE,window=W]` is kept as a spec for evolution's commands.
+`planted[:seed=S,bars=N,edge=SHARPE,window=W]` is a `--data` spec like any other
+(marketdata.datasets.load_dataset).
 """
 
 from __future__ import annotations
@@ -41,23 +42,27 @@ def oracle_sharpe(seed: int = 10_000, bars: int = 20_000, edge: float = DEFAULT_
     return float(evaluate(oracle_strategy(window), ds).metrics["sharpe"])
 
 
-def load_market(spec: str, data_dir="data") -> Dataset:
-    """`quant.data.load_dataset`, plus `planted[:seed=S,bars=N,edge=SHARPE,window=W]`."""
-    from quant.data import DataSpecError, load_dataset
+PLANTED_OPTIONS = ("seed", "bars", "edge", "window")
 
-    kind, _, rest = spec.partition(":")
-    if kind != "planted":
-        return load_dataset(spec, data_dir)
+
+def planted_from_options(text: str) -> Dataset:
+    """The market of a `planted:` spec's options, `seed=S,bars=N,edge=SHARPE,window=W` (each
+    optional; marketdata.datasets.load_dataset reads the whole spec). ValueError naming a bad
+    option."""
     opts: dict[str, str] = {}
-    for part in filter(None, rest.split(",")):
+    for part in filter(None, (p.strip() for p in text.split(","))):
         key, eq, val = part.partition("=")
-        if not eq or key not in ("seed", "bars", "edge", "window"):
-            raise DataSpecError(f"{spec}: bad option {part!r}; use "
-                                f"planted:seed=S,bars=N,edge=SHARPE,window=W")
+        if not eq or key not in PLANTED_OPTIONS:
+            raise ValueError(f"bad option {part!r}; options: {', '.join(PLANTED_OPTIONS)} "
+                             f"(planted:seed=S,bars=N,edge=SHARPE,window=W)")
         opts[key] = val
-    try:
-        return planted_edge(int(opts.get("seed", 0)), int(opts.get("bars", 6000)),
-                            edge=float(opts.get("edge", DEFAULT_EDGE)),
-                            window=int(opts.get("window", DEFAULT_WINDOW)))
-    except ValueError as exc:
-        raise DataSpecError(f"{spec}: {exc}") from None
+    values = {}
+    for key, kind, default in (("seed", int, 0), ("bars", int, 6000),
+                               ("edge", float, DEFAULT_EDGE), ("window", int, DEFAULT_WINDOW)):
+        try:
+            values[key] = kind(opts.get(key, default))
+        except ValueError:
+            what = "an integer" if kind is int else "a number"
+            raise ValueError(f"option {key}={opts[key]!r}: {key} must be {what}") from None
+    return planted_edge(values["seed"], values["bars"], edge=values["edge"],
+                        window=values["window"])

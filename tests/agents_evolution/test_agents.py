@@ -16,8 +16,8 @@ from bus.connection import Bus, ConnectOptions
 from bus.jetstream import provision
 from bus.runtime import run_agent
 from settings import HeartbeatSection, MarketSection, MetricsSection, OrganismSection, default_config
+from marketdata.datasets import load_dataset
 from quant.gp.fitness import dataset_digest
-from quant.gp.planted import load_market
 from quant.gp.pool import LocalPool
 from quant.gp.search import Search, SearchConfig
 from quant.sim import SimConfig
@@ -82,7 +82,7 @@ async def test_queue_group_results_equal_local_and_a_dead_worker_costs_a_retry(n
         await _wait_until_serving(bus, evaluators)
         dead_sub = await bus.subscribe(subjects.eval_batch(), die_mid_batch,
                                        message_type=EvaluationBatch, queue=QUEUE)
-        ds = load_market(SPEC)
+        ds = load_dataset(SPEC)
         search = Search(SearchConfig(population=12, islands=2, seed=1, max_window=60,
                                      min_trades=5))
         with LocalPool(ds, workers=1) as local:

@@ -11,7 +11,8 @@ import pyarrow as pa
 from agents.evaluator.worker import BatchWorker
 from agents.evolution.history import CandleHistory
 from marketdata.store import CandleStore
-from quant.data import load_dataset, synthetic
+from marketdata.datasets import load_dataset
+from quant.data import synthetic
 from quant.gp.fitness import InSampleEvaluator
 from quant.gp.wire import from_wire, make_batch
 from quant.sim import SimConfig

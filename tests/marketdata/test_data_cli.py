@@ -17,7 +17,7 @@ from bus.runtime import run_agent
 from agents.market_data.agent import MarketDataAgent
 from marketdata.store import CandleStore
 from settings import load_config
-from quant.data import load_dataset
+from marketdata.datasets import load_dataset
 from quant.synth import SynthSpec, generate
 from schemas import Candle, ClockTick
 from tests.bus.helpers import eventually

@@ -161,7 +161,7 @@ async def test_a_busy_feed_keeps_pinging_and_is_not_dropped_as_idle():
 async def test_hourly_funding_reaches_the_store_and_the_backtests(nats_server, tmp_path):
     import numpy as np
 
-    from quant.data import store_funding
+    from marketdata.datasets import store_funding
 
     async with run_sim(quiet_config()) as sim:
         config = agent_config(tmp_path, sim.url, ORGANISM__MARKET_DATA__FUNDING_REFRESH_S="0.2")

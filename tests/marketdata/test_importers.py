@@ -374,7 +374,7 @@ def test_l2book_of_another_coin_is_a_usage_error(tmp_path):
 
 # --- the command ------------------------------------------------------------------------------------
 def test_cli_imports_into_a_store_duckdb_and_quant_read(tmp_path, capsys):
-    from quant.data import load_store
+    from marketdata.datasets import load_store
 
     store = tmp_path / "data"
     code, out, err = run_cli(capsys, str(FIX / "cdd_legacy_btc_1h.csv"), "--coin", "BTC",

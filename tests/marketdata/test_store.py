@@ -6,8 +6,8 @@ import pyarrow as pa
 import pytest
 
 from marketdata import store as store_mod
+from marketdata.datasets import load_dataset
 from marketdata.store import CandleStore, StoreError, candles_table
-from quant.data import load_dataset
 
 H = 3_600_000
 

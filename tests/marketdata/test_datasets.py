@@ -1,4 +1,4 @@
-"""`--data` specs: seeded synthetic markets, plain CSV and the Parquet candle store."""
+"""`--data` specs: seeded synthetic and planted markets, plain CSV and the Parquet candle store."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from quant.data import DataSpecError, load_dataset, synthetic
+from marketdata.datasets import DataSpecError, load_dataset
+from quant.data import synthetic
 
 
 def test_synthetic_is_seeded_and_well_formed():
@@ -55,11 +56,31 @@ def test_store_reads_parquet_partitions(tmp_path):
     ("synthetic:seed=x", "seed must be an integer"),
     ("synthetic:sead=1", "bad option"),
     ("store:BTC/1x", "interval"),
+    ("planted:seed=x", "seed must be an integer"),
+    ("planted:speed=2", "bad option 'speed=2'; options: seed, bars, edge, window"),
+    ("planted:bars=0", "bars"),
 ])
 def test_bad_specs_say_what_to_do(tmp_path, spec, needle):
     with pytest.raises(DataSpecError) as err:
         load_dataset(spec, tmp_path)
     assert needle in str(err.value)
+
+
+def test_a_spec_not_understood_lists_every_accepted_one():
+    with pytest.raises(DataSpecError) as err:
+        load_dataset("yahoo:BTC")
+    for form in ("synthetic[:seed=S,bars=N", "planted[:seed=S,bars=N,edge=SHARPE,window=W]",
+                 "csv:PATH", "store:COIN/INTERVAL"):
+        assert form in str(err.value)
+
+
+def test_planted_is_a_spec_like_the_others():
+    from quant.gp.planted import planted_edge
+
+    got = load_dataset("planted:seed=3,bars=400,edge=2,window=20")
+    want = planted_edge(3, 400, edge=2.0, window=20)
+    np.testing.assert_array_equal(got.close, want.close)
+    assert len(load_dataset("planted")) == 6000  # the defaults
 
 
 def _store_with_contexts(tmp_path, interval: str, bars: int, ctx_t, ctx_rate):
