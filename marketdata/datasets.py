@@ -3,7 +3,7 @@
 `load_dataset(spec, data_dir)` understands
 - `synthetic[:seed=S,bars=N,interval=I,mode=noise|edge|regimes,edge=SHARPE,...]` (quant.synth),
 - `planted[:seed=S,bars=N,edge=SHARPE,window=W]` (quant.gp.planted: evolution's proof market),
-- `csv:PATH` (an OHLCV CSV),
+- `csv:PATH` (a candle CSV: whatever `organism data import` reads, read by the same code),
 - `store:COIN/INTERVAL` (the candle store: Parquet files under
   `{data_dir}/candles/coin={COIN}/interval={INTERVAL}/*.parquet`, columns t o h l c v, with the
   funding each bar paid from the recorded asset contexts).
@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from quant.data import Dataset, DataSpecError, interval_name, interval_seconds
+from marketdata.importers import ImportFormatError, read_candles
+from quant.data import Dataset, DataSpecError, interval_seconds
 from quant.gp.planted import planted_from_options
 from quant.synth import generate, parse_options
 
@@ -50,36 +51,52 @@ def load_dataset(spec: str, data_dir: str | Path = "data") -> Dataset:
     raise DataSpecError(f"--data {spec!r} not understood; use {DATA_SPECS}")
 
 
-_COLS = {
-    "time": ("t", "time", "timestamp", "open_time", "date", "datetime"),
-    "open": ("o", "open"),
-    "high": ("h", "high"),
-    "low": ("l", "low"),
-    "close": ("c", "close"),
-    "volume": ("v", "volume", "vol"),
-}
+def load_csv(path: str | Path) -> Dataset:
+    """A candle CSV, read by the importer `organism data import` uses (marketdata.importers.
+    read_candles): generic OHLCV with banner lines, any row order, Unix/ISO/12-hour times, or
+    Binance klines; the interval is the candles' usual spacing. An optional `funding` column
+    holds the rate paid over each bar. Bad rows are an error naming them, never dropped."""
+    p = Path(path)
+    if not p.is_file():
+        raise DataSpecError(f"csv:{path}: file not found; give the path to an OHLCV CSV file")
+    try:
+        parsed = read_candles(p)
+    except ImportFormatError as exc:
+        raise DataSpecError(f"csv: {exc}") from None
+    except OSError as exc:
+        raise DataSpecError(f"csv:{path}: cannot read it ({exc.strerror or exc}); check the "
+                            f"path and permissions") from None
+    if parsed.bad:
+        shown = "; ".join(str(b) for b in parsed.bad[:3])
+        raise DataSpecError(
+            f"csv:{path}: {len(parsed.bad)} bad row(s): {shown}"
+            + (" ..." if len(parsed.bad) > 3 else "")
+            + f"; fix them in the file, or import the good rows with `organism data import "
+              f"{path} --coin COIN --interval {parsed.interval or 'I'} --skip-bad` and use "
+              f"--data store:COIN/{parsed.interval or 'I'}")
+    return _table_to_dataset(parsed.table, parsed.interval, parsed.funding, f"csv:{path}")
 
 
-def _frame_to_dataset(df, name: str, interval: str | None) -> Dataset:
-    import pandas as pd
+def _table_to_dataset(table, interval: str | None, funding, name: str) -> Dataset:
+    """Candle rows (t o h l c v, sorted, one per open time) as a Dataset."""
+    if table.num_rows < 2 or interval is None:
+        raise DataSpecError(f"{name}: needs at least 2 bars, found {table.num_rows}")
+    cols = {k: table.column(k).to_numpy().astype(np.float64) for k in "ohlcv"}
+    return Dataset(table.column("t").to_numpy().astype(np.int64), cols["o"], cols["h"],
+                   cols["l"], cols["c"], cols["v"], interval, funding, name)
 
-    lower = {str(c).strip().lower(): c for c in df.columns}
-    picked = {}
-    for key, options in _COLS.items():
-        col = next((lower[o] for o in options if o in lower), None)
-        if col is None:
-            raise DataSpecError(f"{name}: no {key} column (looked for {', '.join(options)}); "
-                                f"found {', '.join(map(str, df.columns))}")
-        picked[key] = col
-    t = df[picked["time"]]
-    if pd.api.types.is_numeric_dtype(t):
-        tm = np.asarray(t, dtype=np.int64)
-        if tm.size and tm.max() < 10**11:  # seconds, not milliseconds
-            tm = tm * 1000
-    else:
-        # pandas 3 infers the resolution (s, ms, ns) from the text: convert explicitly to ms
-        tm = np.asarray(pd.to_datetime(t, utc=True).dt.as_unit("ms").astype("int64"),
-                        dtype=np.int64)
+
+_STORE_COLUMNS = ("t", "o", "h", "l", "c", "v")
+
+
+def _frame_to_dataset(df, name: str, interval: str) -> Dataset:
+    """The store's rows (several files, overlapping) in time order, the first row of each open
+    time kept."""
+    missing = [c for c in _STORE_COLUMNS if c not in df.columns]
+    if missing:
+        raise DataSpecError(f"{name}: the store's files lack column(s) {', '.join(missing)}; "
+                            f"found {', '.join(map(str, df.columns))}")
+    tm = np.asarray(df["t"], dtype=np.int64)
     order = np.argsort(tm, kind="stable")
     tm = tm[order]
     keep = np.r_[True, np.diff(tm) != 0]
@@ -87,29 +104,9 @@ def _frame_to_dataset(df, name: str, interval: str | None) -> Dataset:
     tm = tm[keep]
     if len(tm) < 2:
         raise DataSpecError(f"{name}: needs at least 2 bars, found {len(tm)}")
-    if interval is None:
-        interval = interval_name(int(np.median(np.diff(tm)) // 1000))
-    funding = None
-    if "funding" in lower:
-        funding = _f64(df[lower["funding"]].to_numpy()[idx])
-    cols = {k: _f64(df[c].to_numpy()[idx]) for k, c in picked.items() if k != "time"}
-    return Dataset(tm, cols["open"], cols["high"], cols["low"], cols["close"], cols["volume"],
-                   interval, funding, name)
-
-
-def _f64(x) -> np.ndarray:
-    return np.ascontiguousarray(np.asarray(x, dtype=np.float64))
-
-
-def load_csv(path: str | Path) -> Dataset:
-    """Plain OHLCV CSV: a time column (ms, s or ISO text) and open/high/low/close/volume
-    (or o/h/l/c/v); an optional `funding` column holds the per-bar funding rate."""
-    import pandas as pd
-
-    p = Path(path)
-    if not p.is_file():
-        raise DataSpecError(f"csv:{path}: file not found; give the path to an OHLCV CSV file")
-    return _frame_to_dataset(pd.read_csv(p), f"csv:{path}", None)
+    cols = {k: np.ascontiguousarray(df[k].to_numpy()[idx], dtype=np.float64) for k in "ohlcv"}
+    return Dataset(tm, cols["o"], cols["h"], cols["l"], cols["c"], cols["v"], interval, None,
+                   name)
 
 
 def load_store(coin: str, interval: str, data_dir: str | Path) -> Dataset:

@@ -5,6 +5,8 @@ Parsing is pure (lines of text in, a `Parsed` out: the table plus every `BadRow`
 1-based line in the original file and reason); `open_lines` is the one reader (plain text or an
 LZ4 frame, told apart by the magic number, not the name). Times are UTC; text without a zone is
 read as UTC. Nothing here writes: the CLI decides whether bad rows abort the import.
+`read_candles` is the one candle-CSV reader: `organism data import` and the `csv:PATH` data spec
+(marketdata.datasets) both read through it, so a file one takes the other takes too.
 `Parsed`, `BadRow` and `ImportFormatError` live in marketdata.parsed (shared with l2.py).
 """
 
@@ -24,7 +26,8 @@ import pyarrow as pa
 
 from marketdata.l2 import parse_l2book
 from marketdata.parsed import BadRow, ImportFormatError, Parsed, dedupe, iso
-from marketdata.store import CANDLE_SCHEMA, CTX_SCHEMA, StoreError, interval_ms
+from marketdata.store import CANDLE_SCHEMA, CTX_SCHEMA, INTERVAL_MS, StoreError, interval_ms
+from quant.data import interval_name, interval_seconds
 
 FORMATS = ("ohlcv", "binance", "hl-l2book", "hl-asset-ctxs")
 CANDLE_FORMATS = ("ohlcv", "binance")
@@ -90,6 +93,8 @@ _COLUMNS = {
 # First match wins: a unix column is preferred over a date column.
 _TIME = ("unix", "unix timestamp", "unix_timestamp", "unix time", "timestamp", "open_time",
          "open time", "opentime", "time", "t", "datetime", "date_time", "date time", "date")
+_SYMBOL = ("symbol", "pair", "ticker", "market")
+_FUNDING = ("funding", "funding rate", "funding_rate")
 _TRADES = ("tradecount", "trade count", "trade_count", "trades", "count", "number of trades",
            "num_trades", "n")
 CTX_COLUMNS = ("time", "coin", "funding", "open_interest", "premium", "oracle_px", "mark_px",
@@ -215,6 +220,22 @@ def parse_file(path: str | Path, fmt: str, coin: str, interval: str | None) -> P
     raise ImportFormatError(f"--format {fmt!r} unknown; use auto or one of {', '.join(FORMATS)}")
 
 
+def read_candles(path: str | Path, interval: str | None = None, coin: str | None = None) -> Parsed:
+    """A candle file in either candle format (recognised from its first lines), read exactly as
+    `organism data import` reads it; with no `interval`, the interval is the candles' usual
+    spacing (a Binance kline's close - open time). ImportFormatError when the file holds no
+    candles or cannot be read as such."""
+    fmt = detect_format(path)
+    if fmt not in CANDLE_FORMATS:
+        raise ImportFormatError(
+            f"{path} holds {fmt} data, not candles; a candle file is an OHLCV CSV or a Binance "
+            f"kline CSV")
+    with open_lines(path) as lines:
+        if fmt == "ohlcv":
+            return parse_ohlcv(lines, str(path), interval, coin)
+        return parse_binance(lines, str(path), interval)
+
+
 # --- times and numbers --------------------------------------------------------------------------
 _HOUR_12 = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{1,2})[-: ]?([AP]M)$", re.IGNORECASE)
 
@@ -281,24 +302,44 @@ def to_floats(values) -> np.ndarray:
 
 
 # --- candles ------------------------------------------------------------------------------------
-def _pick_volume(cells: list[str], coin: str | None) -> int | None:
-    """The base-asset volume column: the one naming the coin, else a plain `volume`, else the
-    first volume column (CryptoDataDownload's `Volume BTC` comes before `Volume USDT`)."""
+def _pick_volume(cells: list[str], coin: str | None, symbol: str = "") -> int | None:
+    """The base-asset volume column: the one naming the coin (or, with no coin given, the one
+    the first row's symbol starts with: `Volume ETH` for ETHUSDT), else a plain `volume`, else
+    the first volume column (CryptoDataDownload's `Volume BTC` comes before `Volume USDT`)."""
     vols = [i for i, c in enumerate(cells)
             if c in ("v", "vol") or c.startswith("volume") or c.startswith("vol ")
             or c.startswith("vol_")]
     if not vols:
         return None
+    names = {i: [x for x in re.split(r"[\s_()\-]+", cells[i])[1:] if x] for i in vols}
     if coin:
         for i in vols:
-            tokens = re.split(r"[\s_()\-]+", cells[i])
-            if coin.lower() in tokens[1:]:
+            if coin.lower() in names[i]:
+                return i
+    elif symbol:
+        base = re.sub(r"[^0-9a-z]", "", symbol.lower())
+        for i in vols:
+            if any(base.startswith(x) for x in names[i]):
                 return i
     return next((i for i in vols if cells[i] in ("volume", "vol", "v")), vols[0])
 
 
-def parse_ohlcv(lines: Iterable[str], name: str, interval: str, coin: str | None = None) -> Parsed:
-    """A generic OHLCV CSV (see module docstring); rows in any order."""
+def _first_symbol(head: list[str], header_at: int, delim: str, col: int | None) -> str:
+    """The symbol cell of the first row after the header (empty without a symbol column)."""
+    if col is None:
+        return ""
+    for line in head[header_at + 1:]:
+        row = next(csv.reader([line], delimiter=delim), [])
+        if col < len(row) and row[col].strip():
+            return row[col].strip()
+    return ""
+
+
+def parse_ohlcv(lines: Iterable[str], name: str, interval: str | None,
+                coin: str | None = None) -> Parsed:
+    """A generic OHLCV CSV (see module docstring); rows in any order. An optional funding
+    column (`funding`: the rate paid over each bar) is kept in `Parsed.funding`; interval None:
+    inferred (see check_candles)."""
     it = iter(lines)
     head = list(itertools.islice(it, HEAD_LINES))
     hi = _ohlcv_header(head)
@@ -317,7 +358,8 @@ def parse_ohlcv(lines: Iterable[str], name: str, interval: str, coin: str | None
     for key, opts in _COLUMNS.items():
         idx[key] = next(cells.index(o) for o in opts if o in cells)
     t_col = next((cells.index(o) for o in _TIME if o in cells), None)
-    v_col = _pick_volume(cells, coin)
+    s_col = next((cells.index(o) for o in _SYMBOL if o in cells), None)
+    v_col = _pick_volume(cells, coin, _first_symbol(head, hi, delim, s_col) if not coin else "")
     if t_col is None or v_col is None:
         lack = "time column (unix, timestamp, time or date)" if t_col is None else \
             "volume column (volume, vol or 'Volume <coin>')"
@@ -327,11 +369,13 @@ def parse_ohlcv(lines: Iterable[str], name: str, interval: str, coin: str | None
         )
     idx["time"], idx["volume"] = t_col, v_col
     n_col = next((cells.index(o) for o in _TRADES if o in cells), None)
+    f_col = next((cells.index(o) for o in _FUNDING if o in cells), None)
     picks = [idx[k] for k in _CELLS[:6]]
     needed = max(picks) + 1
     bad_width = f"expected {width} fields like the header on line {hi + 1}, found "
 
-    pick = operator.itemgetter(*picks, n_col if n_col is not None else 0)
+    pick = operator.itemgetter(*picks, n_col if n_col is not None else 0,
+                               f_col if f_col is not None else 0)
 
     def records() -> Iterator[tuple[int, str | None, Sequence[str]]]:
         for row in reader:
@@ -341,18 +385,24 @@ def parse_ohlcv(lines: Iterable[str], name: str, interval: str, coin: str | None
                 if len(row) < needed or (len(row) > width and any(c.strip() for c in row[width:])):
                     yield reader.line_num, bad_width + str(len(row)), _EMPTY
                     continue
-                if n_col is not None and n_col >= len(row):
-                    row = row + [""] * (n_col + 1 - len(row))
+                last = max(n_col or 0, f_col or 0)
+                if last >= len(row):
+                    row = row + [""] * (last + 1 - len(row))
             yield reader.line_num, None, pick(row)
 
     named = dict(zip(_CELLS, [header[idx[k]].strip() for k in _CELLS[:6]]))
-    cols = _convert(records(), named, no_trades=n_col is None)
-    return check_candles(name, interval, *cols[:-1])
+    if f_col is not None:
+        named["funding"] = header[f_col].strip()
+    cols = _convert(records(), named, eighth="funding" if f_col is not None else None,
+                    no_trades=n_col is None)
+    return check_candles(name, interval, *cols[:-1],
+                         funding=cols[-1] if f_col is not None else None)
 
 
-def parse_binance(lines: Iterable[str], name: str, interval: str) -> Parsed:
+def parse_binance(lines: Iterable[str], name: str, interval: str | None) -> Parsed:
     """A Binance kline CSV: no header, 12 columns (open time in ms or µs, o, h, l, c, v, close
-    time, quote volume, trades, taker buy base, taker buy quote, ignore)."""
+    time, quote volume, trades, taker buy base, taker buy quote, ignore). Interval None: the
+    klines' own (close - open time)."""
     reader = csv.reader(lines)
     pick = operator.itemgetter(0, 1, 2, 3, 4, 5, 8, 6)
 
@@ -366,10 +416,12 @@ def parse_binance(lines: Iterable[str], name: str, interval: str) -> Parsed:
 
     named = {"time": "open time", "open": "open", "high": "high", "low": "low", "close": "close",
              "volume": "volume"}
-    cols = _convert(records(), named, close_time=True)
-    step = interval_ms(interval)
+    cols = _convert(records(), named, eighth="close_time")
     t, close_t = cols[1], cols[-1]
     span = (close_t - t + 1)[np.isfinite(close_t - t)]
+    if interval is None and span.size:
+        interval = _span_name(int(np.median(span)))
+    step = interval_ms(interval) if interval in INTERVAL_MS else None
     if step and span.size:
         # close time - open time + 1 is the interval: a wrong --interval is one clear error
         typical = int(np.median(span))
@@ -383,8 +435,6 @@ def parse_binance(lines: Iterable[str], name: str, interval: str) -> Parsed:
 
 def _span_name(ms: int) -> str:
     """A duration as an interval name when it is one (1m, 1h ...), else in m or s."""
-    from marketdata.store import INTERVAL_MS
-
     for k, v in INTERVAL_MS.items():
         if abs(v - ms) <= 1:
             return k
@@ -392,23 +442,24 @@ def _span_name(ms: int) -> str:
 
 
 def _interval_hint(ms: int) -> str:
-    from marketdata.store import INTERVAL_MS
-
     name = _span_name(ms)
     if name in INTERVAL_MS:
         return f"pass --interval {name}"
     return f"the store takes only {', '.join(INTERVAL_MS)}; resample the file to one of those"
 
 
-_CELLS = ("time", "open", "high", "low", "close", "volume", "trades", "close_time")
+# the eighth cell is the Binance close time, or an OHLCV file's funding
+_CELLS = ("time", "open", "high", "low", "close", "volume", "trades", "eighth")
 _EMPTY = [""] * len(_CELLS)
 _CHUNK = 1 << 17  # rows converted at a time: text cells of a chunk only, not of the whole file
 
 
 def _convert(records: Iterator[tuple[int, str | None, Sequence[str]]], named: dict[str, str],
-             close_time: bool = False, no_trades: bool = False) -> list[np.ndarray]:
-    """(line, reason, cells) records to arrays [lines, t, o, h, l, c, v, n, why, close_t],
-    a chunk at a time; unreadable times and numbers become reasons naming the cell."""
+             eighth: str | None = None, no_trades: bool = False) -> list[np.ndarray]:
+    """(line, reason, cells) records to arrays [lines, t, o, h, l, c, v, n, why, eighth],
+    a chunk at a time; unreadable times and numbers become reasons naming the cell. The eighth
+    cell is read as `eighth` says: "close_time" (ms), "funding" (a rate; empty = NaN, no
+    observation) or not at all (NaN)."""
     parts: list[list[np.ndarray]] = []
     while chunk := list(itertools.islice(records, _CHUNK)):
         lines = np.fromiter((r[0] for r in chunk), np.int64, len(chunk))
@@ -425,8 +476,16 @@ def _convert(records: Iterator[tuple[int, str | None, Sequence[str]]], named: di
             prices.append(arr)
         n = to_floats(cells[6]) if no_trades is False else np.zeros(len(chunk))
         n = np.where(np.isfinite(n), n, 0).astype(np.int64)
-        close_t = epoch_to_ms(to_floats(cells[7])) if close_time else np.full(len(chunk), np.nan)
-        parts.append([lines, t, *prices, n, why, close_t])
+        if eighth == "close_time":
+            last = epoch_to_ms(to_floats(cells[7]))
+        elif eighth == "funding":
+            last = to_floats(cells[7])
+            blank = np.array([not str(x).strip() for x in cells[7]], dtype=bool)
+            for i in np.nonzero((why == None) & ~np.isfinite(last) & ~blank)[0]:  # noqa: E711
+                why[i] = f"{named['funding']} {cells[7][i]!r} is not a number"
+        else:
+            last = np.full(len(chunk), np.nan)
+        parts.append([lines, t, *prices, n, why, last])
     if not parts:
         empty = np.empty(0)
         return [empty.astype(np.int64), *([empty] * 6), empty.astype(np.int64),
@@ -434,12 +493,14 @@ def _convert(records: Iterator[tuple[int, str | None, Sequence[str]]], named: di
     return [np.concatenate(col) for col in zip(*parts)]
 
 
-def check_candles(name: str, interval: str, lines: np.ndarray, t: np.ndarray, o: np.ndarray,
-                  h: np.ndarray, l: np.ndarray, c: np.ndarray, v: np.ndarray, n: np.ndarray,
-                  why: np.ndarray | None = None) -> Parsed:
+def check_candles(name: str, interval: str | None, lines: np.ndarray, t: np.ndarray,
+                  o: np.ndarray, h: np.ndarray, l: np.ndarray, c: np.ndarray, v: np.ndarray,
+                  n: np.ndarray, why: np.ndarray | None = None,
+                  funding: np.ndarray | None = None) -> Parsed:
     """Validate parsed candles (t in ms; `why` holds a reason for rows already known bad) and
     build the table: prices positive, low <= open, close <= high, one set of values per open
-    time, open times on the interval grid. Exact duplicate rows are dropped and counted."""
+    time, open times on the interval grid. Exact duplicate rows are dropped and counted.
+    Interval None: the most common spacing of the good rows (any whole number of seconds)."""
     size = len(t)
     why = np.full(size, None, dtype=object) if why is None else why
     ok = why == None  # noqa: E711
@@ -460,10 +521,20 @@ def check_candles(name: str, interval: str, lines: np.ndarray, t: np.ndarray, o:
         for i in np.nonzero(ok & failed)[0]:
             why[i] = reason(i)
             ok[i] = False
-    values = np.column_stack([o, h, l, c, v, n.astype(np.float64)]) if size else np.empty((0, 6))
+    cols = [o, h, l, c, v, n.astype(np.float64)]
+    if funding is not None:
+        cols.append(np.nan_to_num(funding, nan=-1e308))  # NaN != NaN would not dedupe
+    values = np.column_stack(cols) if size else np.empty((0, len(cols)))
     ti = np.where(ok, t, 0).astype(np.int64)
     keep, dups = dedupe(ti, values, lines, ok, why, what="open time")
-    step = interval_ms(interval)
+    if interval is None:
+        interval = _usual_spacing(ti[keep], name)
+    if interval is None:
+        step = None
+    elif interval in INTERVAL_MS or interval == "1M":
+        step = interval_ms(interval)
+    else:
+        step = interval_seconds(interval) * 1000
     if step:
         keep = _check_grid(ti, keep, why, step, interval, name)
     order = np.nonzero(keep)[0]
@@ -479,7 +550,25 @@ def check_candles(name: str, interval: str, lines: np.ndarray, t: np.ndarray, o:
          pa.array(n[order], pa.int64())], schema=CANDLE_SCHEMA)
     bad = tuple(BadRow(name, int(lines[i]), str(why[i]))
                 for i in np.argsort(lines, kind="stable") if why[i] is not None)
-    return Parsed("candles", table, size, dups, bad, gaps, missing)
+    return Parsed("candles", table, size, dups, bad, gaps, missing, interval=interval,
+                  funding=None if funding is None else np.ascontiguousarray(funding[order]))
+
+
+def _usual_spacing(t: np.ndarray, name: str) -> str | None:
+    """The interval a file's open times keep most often, as a name (1h, 15m, 10m ...); None
+    with fewer than two candles."""
+    uniq = np.unique(t)
+    if uniq.size < 2:
+        return None
+    gaps, counts = np.unique(np.diff(uniq), return_counts=True)
+    step = int(gaps[np.argmax(counts)])
+    name_of = _span_name(step)
+    if name_of in INTERVAL_MS:
+        return name_of
+    if step % 1000:
+        raise ImportFormatError(f"{name}: the candles are {step} ms apart, not a whole number "
+                                f"of seconds; resample the file")
+    return interval_name(step // 1000)
 
 
 def _check_grid(t: np.ndarray, keep: np.ndarray, why: np.ndarray, step: int, interval: str,

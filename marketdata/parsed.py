@@ -28,7 +28,9 @@ class BadRow:
 @dataclass(frozen=True)
 class Parsed:
     """What a file holds once parsed: `table` has only the good rows, sorted by t, exact
-    duplicates removed. `gaps` counts holes in the candle sequence, `missing` the candles in them."""
+    duplicates removed. `gaps` counts holes in the candle sequence, `missing` the candles in them.
+    Candles also carry their `interval` (given or inferred) and, when the file has a funding
+    column, `funding`: the rate paid over each bar, one per table row (NaN: not observed)."""
 
     kind: str  # "candles" | "asset_ctxs" | "l2book"
     table: pa.Table
@@ -38,6 +40,8 @@ class Parsed:
     gaps: int = 0
     missing: int = 0
     other_coin_rows: int = 0
+    interval: str | None = None
+    funding: np.ndarray | None = None
 
     @property
     def first(self) -> int | None:

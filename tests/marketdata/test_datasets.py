@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -142,3 +145,99 @@ def test_a_backtest_on_the_store_pays_its_funding(tmp_path):
     # 5e-4 everywhere; with it at 0, less is paid than that but more than nothing
     assert final(ds, 5e-4) == pytest.approx(final(bare, 5e-4), rel=1e-12)
     assert final(bare, 5e-4) < final(ds, 0.0) < final(bare, 0.0)
+
+
+# --- csv: reads what `organism data import` reads, through the same reader -------------------
+FIX = Path(__file__).parent / "fixtures"
+
+
+def test_csv_reads_a_cryptodatadownload_file_as_the_importer_does():
+    from marketdata.importers import parse_file
+
+    path = FIX / "cdd_legacy_btc_1h.csv"  # banner line, 12-hour stamps, newest first, a gap
+    got = load_dataset(f"csv:{path}")
+    imported = parse_file(path, "ohlcv", "BTC", "1h").table
+    assert got.interval == "1h" and got.funding is None
+    np.testing.assert_array_equal(got.time_ms, imported.column("t").to_numpy())
+    for col in "ohlcv":
+        np.testing.assert_array_equal(getattr(got, {"o": "open", "h": "high", "l": "low",
+                                                    "c": "close", "v": "volume"}[col]),
+                                      imported.column(col).to_numpy())
+
+
+def test_csv_takes_the_base_volume_its_symbol_names_as_the_importer_does_given_the_coin():
+    from marketdata.importers import parse_file
+
+    path = FIX / "cdd_unix_eth_1d.csv"  # Volume USDT before Volume ETH; symbol ETH/USDT
+    got = load_dataset(f"csv:{path}")
+    assert got.interval == "1d"
+    imported = parse_file(path, "ohlcv", "ETH", "1d").table
+    np.testing.assert_array_equal(got.volume, imported.column("v").to_numpy())
+
+
+def test_csv_infers_the_interval_of_binance_klines_and_takes_a_funding_column(tmp_path):
+    assert load_dataset(f"csv:{FIX / 'binance_btcusdt_1m.csv'}").interval == "1m"
+    path = tmp_path / "f.csv"
+    path.write_text("time,open,high,low,close,volume,funding\n"
+                    "2024-01-01T00:10:00Z,1,2,0.5,1.5,10,0.0001\n"
+                    "2024-01-01T00:00:00Z,1,2,0.5,1.5,10,\n"
+                    "2024-01-01T00:20:00Z,1,2,0.5,1.5,10,-0.0002\n")
+    ds = load_dataset(f"csv:{path}")
+    assert ds.interval == "10m" and len(ds) == 3
+    np.testing.assert_array_equal(ds.funding, [np.nan, 1e-4, -2e-4])
+
+
+def test_csv_bad_rows_are_named_with_their_line_never_dropped(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("time,open,high,low,close,volume\n"
+                    "2024-01-01T00:00:00Z,1,2,0.5,1.5,10\n"
+                    "2024-01-01T01:00:00Z,1,0.1,0.5,1.5,10\n"
+                    "2024-01-01T02:00:00Z,1,2,0.5,1.5,10\n")
+    with pytest.raises(DataSpecError) as err:
+        load_dataset(f"csv:{path}")
+    text = str(err.value)
+    assert f"{path}:3: high 0.1 below low 0.5" in text and "--skip-bad" in text
+    with pytest.raises(DataSpecError, match="holds hl-asset-ctxs data, not candles"):
+        load_dataset(f"csv:{FIX / 'asset_ctxs_20250311.csv'}")
+
+
+def _cdd_file(path: Path, d) -> None:
+    """`d` as CryptoDataDownload writes an hourly file: a banner line, 12-hour stamps, newest
+    first, the base volume before the quote volume."""
+    stamps = pd.to_datetime(d.time_ms, unit="ms", utc=True)
+    lines = ["https://www.CryptoDataDownload.com",
+             "Date,Symbol,Open,High,Low,Close,Volume BTC,Volume USDT"]
+    for i in range(len(d) - 1, -1, -1):
+        s = stamps[i]
+        hour = f"{(s.hour % 12) or 12:02d}-{'AM' if s.hour < 12 else 'PM'}"
+        cells = [d.open[i], d.high[i], d.low[i], d.close[i], d.volume[i],
+                 d.volume[i] * d.close[i]]
+        lines.append(f"{s:%Y-%m-%d} {hour},BTCUSDT," + ",".join(repr(float(x)) for x in cells))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_validate_on_csv_equals_validate_on_the_same_file_imported(tmp_path, capsys):
+    from organism.cli.main import main
+
+    d = synthetic(seed=11, bars=3000)
+    path = tmp_path / "Binance_BTCUSDT_1h.csv"
+    _cdd_file(path, d)
+    cfg = tmp_path / "organism.toml"
+    cfg.write_text(f'[organism]\ndata_dir = "{tmp_path / "data"}"\n')
+    strategy = Path(__file__).resolve().parents[2] / "examples" / "strategies" / "sma_cross.dsl"
+
+    def validate(spec: str) -> tuple[int, dict]:
+        code = main(["--config", str(cfg), "validate", "--strategy", str(strategy), "--data",
+                     spec, "--trials", "20", "--json"])
+        report = json.loads(capsys.readouterr().out)
+        for key in ("ts_event", "ts_init"):
+            report.pop(key)
+        return code, report
+
+    from_csv = validate(f"csv:{path}")
+    assert main(["--config", str(cfg), "data", "import", str(path), "--coin", "BTC",
+                 "--interval", "1h", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["written"] == 3000
+    from_store = validate("store:BTC/1h")
+    assert from_csv[0] in (0, 1) and from_csv == from_store
+    assert len(from_csv[1]["stages"]) == 3
