@@ -35,3 +35,46 @@ async def test_a_command_becomes_an_order_a_fill_and_a_position(nats_server, bus
         assert status and status[-1].actions_left > 0
     finally:
         assert await running.stop() == 0
+
+
+async def test_the_live_account_is_its_own_process_key_and_money(nats_server, bus, sim, data_dir):
+    rec_live = await record(bus, "live")
+    rec_paper = await record(bus, "paper")
+    config = make_config(data_dir, sim)
+    paper = await start_agent(config, nats_server.url, "paper")
+    live = await start_agent(config, nats_server.url, "live")
+    try:
+        assert live.agent.name == "execution_live" and live.agent.address != paper.agent.address
+        await send(bus, submit("i-live-1", size="0.2", account="live"))
+        await eventually(lambda: rec_live.of(OrderFilled, correlation_id="i-live-1"))
+        await eventually(lambda: [p for p in rec_live.of(PositionReport, coin="ETH")
+                                  if p.size == Decimal("0.2") and p.account == "live"])
+        assert not rec_paper.of(OrderFilled)  # the paper account saw nothing of it
+        assert sim.call(lambda ex: ex.account(paper.agent.address).szi("ETH")) == 0
+    finally:
+        await live.stop()
+        await paper.stop()
+
+
+def test_a_real_network_without_its_key_stops_start_up_naming_the_variable(tmp_path):
+    import msgspec
+    import pytest
+
+    from agents.execution.agent import StartError, account_key
+    from settings import OrganismSection, Secret, Secrets, default_config
+    from venue.config import AccountVenue, VenueSection
+
+    config = default_config(organism=OrganismSection(data_dir=str(tmp_path)),
+                            venue=VenueSection(paper=AccountVenue(network="testnet")))
+    with pytest.raises(StartError, match="ORGANISM_PAPER_SECRET_KEY"):
+        account_key(config, Secrets(), "paper")
+    key = "0x" + "4" * 64
+    _, address = account_key(config, Secrets(paper_secret_key=Secret(key)), "paper")
+    assert address.startswith("0x") and len(address) == 42
+    master = "0x" + "ab" * 20
+    config = msgspec.structs.replace(config, venue=VenueSection(
+        live=AccountVenue(network="testnet", account_address=master)))
+    assert account_key(config, Secrets(secret_key=Secret(key)), "live")[1] == master
+    with pytest.raises(StartError, match="not a valid private key") as err:
+        account_key(config, Secrets(secret_key=Secret("0xnothex")), "live")
+    assert "nothex" not in str(err.value)
