@@ -86,11 +86,11 @@ class Running:
         return await asyncio.wait_for(self.task, 30)
 
 
-async def start_agent(config, url: str, account: str = "paper") -> Running:
+async def start_agent(config, url: str, account: str = "paper", secrets=None) -> Running:
     agent = ExecutionAgent(account)
     stop = asyncio.Event()
     task = asyncio.create_task(run_agent(agent, config, url=url, stop=stop, handle_signals=False,
-                                         log_to_file=False))
+                                         log_to_file=False, secrets=secrets))
     deadline = time.monotonic() + 30
     while agent.state != "ready":
         if task.done():
