@@ -23,7 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     s = data_sub.add_parser("status", help="coverage per coin and interval: first, last, rows, gaps",
                             description="Print the store's coverage per coin and interval.")
-    s.add_argument("--json", action="store_true", help="print JSON for scripts")
+    s.add_argument("--json", action="store_true",
+                   help="print JSON for scripts (first and last: open times in ms since the epoch)")
     s.set_defaults(func=cmd_status)
 
     add_import_parser(data_sub)
@@ -33,15 +34,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Generate a synthetic market (regime-switching GARCH volatility, jumps, "
         "funding; noise only, or a planted edge a strategy rule can capture) and store it as "
         "COIN/INTERVAL. The same options work as --data synthetic:seed=S,bars=N,edge=X,...")
-    y.add_argument("--coin", default="SYN", help="store it under this coin name (default SYN)")
-    y.add_argument("--interval", default="1h")
-    y.add_argument("--bars", type=int, default=26_280, help="number of bars (default: 3 years of 1h)")
-    y.add_argument("--seed", type=int, default=0)
+    y.add_argument("--coin", default="SYN", help="store it under this coin name")
+    y.add_argument("--interval", default="1h", help="bar interval, e.g. 1m, 15m, 1h, 1d")
+    y.add_argument("--bars", type=int, default=26_280,
+                   help="number of bars (26,280 = 3 years of 1h)")
+    y.add_argument("--seed", type=int, default=0, help="random seed: the same seed, the same market")
+    y.add_argument("--replace", action="store_true",
+                   help="replace what the store holds for COIN/INTERVAL (and COIN's funding); "
+                   "without it, a coin already stored is refused")
     y.add_argument("--edge", type=float, default=0.0, metavar="SHARPE",
                    help="plant an edge whose oracle rule earns this annual Sharpe after costs")
     y.add_argument("--mode", choices=("noise", "edge", "regimes"),
                    help="noise (default), edge (implied by --edge) or regimes")
-    y.add_argument("--json", action="store_true")
+    y.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     y.set_defaults(func=cmd_synth)
 
     b = data_sub.add_parser(
@@ -49,12 +54,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Fetch candles from the configured venue (the local exchange unless "
         "venue.market_data says testnet or mainnet) and append the missing ones. Hyperliquid keeps "
         "only the newest 5000 candles per interval. Contacting the real exchange needs --live.")
-    b.add_argument("--coin", required=True)
-    b.add_argument("--interval", required=True)
-    b.add_argument("--bars", type=int, default=5000, help="how far back to ask (default 5000)")
+    b.add_argument("--coin", required=True, help="coin, e.g. BTC")
+    b.add_argument("--interval", required=True, help="candle interval, e.g. 1m, 1h, 1d")
+    b.add_argument("--bars", type=int, default=5000, help="how far back to ask, in bars")
     b.add_argument("--live", action="store_true",
                    help="allow contacting Hyperliquid itself (testnet or mainnet)")
-    b.add_argument("--json", action="store_true")
+    b.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     b.set_defaults(func=cmd_backfill)
 
 
@@ -77,21 +82,21 @@ def cmd_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"store": str(config.data_dir), "series": rows}))
         return 0
-    from rich.console import Console
-    from rich.table import Table
+    from organism.cli import fmt
 
-    console = Console(soft_wrap=True)
+    console = fmt.console()
     if not rows:
         console.print(f"the store under {config.data_dir} is empty: fill it with `organism data "
                       "import`, `organism data synth`, `organism data backfill` or a live run")
         return 0
-    table = Table(title=f"candle store {config.data_dir / 'candles'}")
-    for col in ("coin", "interval", "first", "last", "rows", "gaps", "missing bars"):
-        table.add_column(col, justify="left" if col in ("coin", "interval") else "right")
+    table = fmt.table(f"candle store {config.data_dir / 'candles'} (times UTC)")
+    for col in ("coin", "interval", "first", "last", "bars", "gaps", "missing"):
+        fmt.key_column(table, col, right=col not in ("coin", "interval", "first", "last"))
     for r in rows:
-        table.add_row(r["coin"], r["interval"], _iso(r["first"]), _iso(r["last"]), str(r["rows"]),
+        table.add_row(r["coin"], r["interval"], fmt.utc_ms(r["first"]), fmt.utc_ms(r["last"]),
+                      f"{r['rows']:,}",
                       str(r["gaps"]) if not r["gaps"] else f"[yellow]{r['gaps']}[/]",
-                      str(r["missing"]))
+                      f"{r['missing']:,}")
     console.print(table)
     return 0
 
@@ -113,6 +118,22 @@ def cmd_synth(args: argparse.Namespace) -> int:
             for i in range(len(d))
         ])
         store = CandleStore(config.data_dir)
+        held = store.coverage(args.coin, args.interval) if store.files(args.coin, args.interval) \
+            else None
+        if held is not None and held.rows and not args.replace:
+            print(f"organism data synth: store:{args.coin}/{args.interval} already holds "
+                  f"{held.rows:,} bars ({_iso(held.first)}Z to {_iso(held.last)}Z); nothing "
+                  f"written. Add --replace to overwrite them, or choose another --coin",
+                  file=sys.stderr)
+            return 2
+        replaced = 0
+        if held is not None and args.replace:
+            import shutil
+
+            replaced = held.rows
+            shutil.rmtree(store.partition(args.coin, args.interval))
+            shutil.rmtree(store.ctx_folder(args.coin), ignore_errors=True)
+            store = CandleStore(config.data_dir)  # forget the open times it had read
         written = store.append(args.coin, args.interval, table)
         import pyarrow as pa
 
@@ -126,7 +147,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
         return 2
     out = {
         "coin": args.coin, "interval": args.interval, "bars": len(d), "written": written,
-        "mode": mode, "seed": args.seed, "edge_target": args.edge,
+        "replaced": replaced, "mode": mode, "seed": args.seed, "edge_target": args.edge,
         "oracle_sharpe": None if market.oracle_sharpe != market.oracle_sharpe else round(market.oracle_sharpe, 3),
         "oracle_dsl": market.oracle_dsl or None,
         "data_spec": f"store:{args.coin}/{args.interval}",
@@ -134,7 +155,9 @@ def cmd_synth(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out))
     else:
-        print(f"wrote {written} of {len(d)} bars ({mode} market) to store:{args.coin}/{args.interval}")
+        what = f" (replacing {replaced:,} stored bars)" if replaced else ""
+        print(f"wrote {written:,} bars ({mode} market, {_iso(int(d.time_ms[0]))}Z to "
+              f"{_iso(int(d.time_ms[-1]))}Z) to store:{args.coin}/{args.interval}{what}")
         if market.oracle_dsl:
             print(f"oracle Sharpe after costs on this sample: {market.oracle_sharpe:.2f}; the rule:")
             print(market.oracle_dsl)
@@ -162,6 +185,14 @@ def cmd_backfill(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     base = rest_url(config)
+    from organism.cli import fmt
+
+    if not fmt.reachable(base, 2.0):
+        local = base == config.venue.url("sim")
+        how = ("start the local exchange with `organism sim` (or the whole organism with "
+               "`organism up`)") if local else "check the network and market_data.url"
+        print(f"organism data backfill: no exchange answers at {base}; {how}", file=sys.stderr)
+        return 1
     now = int(time.time() * 1000)
     try:
         bars = asyncio.run(_fetch(base, args.coin, args.interval, now - args.bars * step, now + 86_400_000))

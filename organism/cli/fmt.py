@@ -160,7 +160,9 @@ def table(title: str | None = None, **kw):
     from rich import box
     from rich.table import Table
 
-    kw.setdefault("box", box.SIMPLE_HEAVY)
+    kw.setdefault("box", box.SIMPLE_HEAD)
+    kw.setdefault("show_edge", False)
+    kw.setdefault("pad_edge", False)
     kw.setdefault("title_justify", "left")
     return Table(title=title, **kw)
 

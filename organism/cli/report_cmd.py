@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 
@@ -12,8 +11,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "report",
         help="write a self-contained HTML report of a validated strategy",
         description="Candles with entries and exits, equity and drawdown across the gauntlet's "
-        "stages (boundaries shaded), rolling Sharpe, monthly returns, the gate table and the "
-        "strategy text, in one HTML file that needs no network.",
+        "stages (boundaries shaded), rolling Sharpe on one time axis; monthly returns, the "
+        "trade list, the gate table and the strategy text, in one HTML file that needs no "
+        "network.",
     )
     p.add_argument("strategy_id", metavar="STRATEGY_ID",
                    help="a strategy validated before (by the agent or `organism validate`)")
@@ -22,23 +22,31 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _fail(message: str) -> int:
-    print(f"organism report: {message}", file=sys.stderr)
-    return 2
+    from organism.cli import fmt
+
+    return fmt.fail("report", message)
 
 
 def run(args: argparse.Namespace) -> int:
     from agents.validation.store import StrategyStore
+    from marketdata.datasets import load_dataset
     from organism.cli.common import config_from
-    from marketdata.datasets import DataSpecError, load_dataset
+    from organism.cli.fmt import check_output_file
+    from organism.cli.validate_cmd import stored_by_id
+    from quant.data import DataSpecError
     from quant.dsl import parse_strategy
     from quant.gauntlet.html import render_report
 
+    problem = check_output_file(args.html, "--html")
+    if problem:
+        return _fail(problem)
     config = config_from(args)
     store = StrategyStore(config.data_dir / config.validation.store_dir)
     try:
-        stored = store.get(args.strategy_id)
+        store.path(args.strategy_id)
     except ValueError as exc:
         return _fail(str(exc))
+    stored = stored_by_id(store, args.strategy_id)
     if stored is None or stored.report is None:
         known = store.ids()
         hint = f"; known: {', '.join(known[:10])}" if known else \
@@ -51,7 +59,8 @@ def run(args: argparse.Namespace) -> int:
     html = render_report(parse_strategy(stored.dsl), stored.dsl, dataset, stored.report,
                          config.validation)
     out = Path(args.html)
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(html, encoding="utf-8")
-    print(f"wrote {out} ({len(html) // 1024} KiB)")
+    same = "" if stored.strategy_id == args.strategy_id else \
+        f" (validated as {stored.strategy_id}: the same rules)"
+    print(f"wrote {out} ({len(html.encode()) / 1e6:.1f} MB){same}")
     return 0

@@ -32,7 +32,7 @@ def workspace(tmp_path_factory):
 def test_validate_prints_every_stage_and_gate_and_keeps_the_strategy(workspace, capsys):
     d, cfg = workspace
     assert main(["--config", cfg, "validate", "--strategy", str(STRATEGY), "--data", DATA,
-                 "--trials", "40"]) == 0
+                 "--trials", "40"]) == 1  # the verdict is fail: exit 1
     out = capsys.readouterr().out
     for text in ("in-sample", "out-of-sample", "walk-forward", "deflated_sharpe", "pbo",
                  "min_backtest_length", "no_lookahead", "readiness score", "FAIL"):
@@ -40,7 +40,7 @@ def test_validate_prints_every_stage_and_gate_and_keeps_the_strategy(workspace, 
     stored = list((d / "data" / "strategies").rglob("dsl_0_*.json"))  # failed/ when failing
     assert len(stored) == 1
     sid = stored[0].stem
-    assert main(["--config", cfg, "validate", "--strategy", sid, "--json"]) == 0
+    assert main(["--config", cfg, "validate", "--strategy", sid, "--json"]) == 1
     rep = json.loads(capsys.readouterr().out)
     assert rep["type"] == "ValidationReport" and rep["strategy_id"] == sid
     assert rep["trial_count"] == 40  # the stored trial count is reused for an id
@@ -75,7 +75,7 @@ def _chromium() -> str | None:
                     ".ci/run installs it)")
 def test_html_report_renders_in_headless_chromium(workspace, capsys):
     d, cfg = workspace
-    assert main(["--config", cfg, "validate", "--strategy", str(STRATEGY), "--data", DATA]) == 0
+    assert main(["--config", cfg, "validate", "--strategy", str(STRATEGY), "--data", DATA]) == 1
     sid = next((d / "data" / "strategies").rglob("dsl_0_*.json")).stem
     page = d / "report.html"
     capsys.readouterr()

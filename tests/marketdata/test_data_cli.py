@@ -47,9 +47,12 @@ def test_synth_writes_the_same_market_as_the_data_spec(tmp_path):
     assert status["series"] == [{"coin": "SYN", "interval": "1h", "first": int(direct.time_ms[0]),
                                  "last": int(direct.time_ms[-1]), "rows": 3000, "gaps": 0,
                                  "missing": 0, "files": 1}]
-    again = json.loads(organism("data", "synth", "--coin", "SYN", "--bars", "3000", "--seed", "4",
-                                "--edge", "2", "--json", env=env).stdout)
-    assert again["written"] == 0  # append-only, de-duplicated on open time
+    again = organism("data", "synth", "--coin", "SYN", "--bars", "3000", "--seed", "4",
+                     "--edge", "2", "--json", env=env)
+    assert again.returncode == 2 and "already holds 3,000 bars" in again.stderr  # not silent
+    replaced = json.loads(organism("data", "synth", "--coin", "SYN", "--bars", "3000", "--seed",
+                                   "4", "--edge", "2", "--json", "--replace", env=env).stdout)
+    assert replaced["written"] == 3000 and replaced["replaced"] == 3000
 
 
 def test_backfill_pages_the_venue_and_fills_gaps(tmp_path):
