@@ -5,7 +5,6 @@ intents to send. Pure: time and prices come in as arguments.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -156,7 +155,3 @@ def position_difference(books: list[Book], operator: Decimal, venue: Decimal) ->
 def exits_of(strategy) -> Exits:
     return Exits(strategy.stop_loss, strategy.take_profit, strategy.trailing_stop,
                  strategy.max_hold)
-
-
-def finite(x: float) -> bool:
-    return x is not None and math.isfinite(x)

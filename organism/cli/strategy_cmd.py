@@ -331,9 +331,7 @@ def cmd_add(args) -> int:
             return fmt.fail(command, why, 1)
 
     async def body(config, bus, reg):
-        from bus import subjects
         from bus.registry import StrategyExists
-        from schemas import PerformanceMetrics, StrategyCandidate, ValidationReport
         from schemas.registry import Origin, RegistryEntry
 
         notes: list[str] = []

@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 
-import msgspec
-
 from agents.validation.agent import ValidationAgent
 from bus import subjects
 from bus.codec import decode
@@ -19,8 +17,6 @@ from organism.cli.main import main
 from quant.synth import SynthSpec, generate
 from schemas import StrategyControl
 from settings import load_config
-from tests.bus.helpers import eventually
-from tests.registry.conftest import connect
 
 ORACLE = ("(strategy (long-entry (> close (sma close 48))) (long-exit (< close (sma close 48)))"
           " (short-entry (< close (sma close 48))) (short-exit (> close (sma close 48)))"
