@@ -31,6 +31,7 @@ from agents.trader.decide import (
     Sizing,
     exits_of,
     on_bar,
+    on_denied,
     on_fill,
     on_flatten,
     on_price,
@@ -453,7 +454,12 @@ class TraderAgent(Agent):
     async def on_orders(self, d: Delivery) -> None:
         msg = d.message
         if isinstance(msg, OrderDenied):
-            await self._end(msg.strategy_id, msg.account, "denied", intent_id=msg.intent_id)
+            async with self.lock:
+                b = self.books.get(msg.strategy_id)
+                if b is not None and b.account == msg.account:
+                    b2 = on_denied(b, msg.intent_id, msg.reason.value)
+                    if b2 is not b:
+                        await self._save([b2])
         elif isinstance(msg, FlattenRequested):
             await self._flatten(msg)
 

@@ -18,6 +18,7 @@ from agents.trader.model import (
     Bar,
     BarSignals,
     Exits,
+    disarm,
     flattened,
     on_close,
     on_fill_price,
@@ -120,6 +121,22 @@ def on_fill(book: Book, fill: OrderFilled) -> Book:
             and book.avg_px > 0:
         book = msgspec.structs.replace(book, model=on_fill_price(m, float(book.avg_px)))
     return book
+
+
+def on_denied(book: Book, intent_id: str, reason: str) -> Book:
+    """Risk said no. A denied exit or close is asked again at the next close (a position must be
+    able to go); a denied entry is given up: the target becomes what the strategy holds and
+    that side waits for a fresh signal, so a limit, a halt or a deactivation is not asked again
+    at every bar."""
+    w = next((w for w in book.working if w.intent_id == intent_id), None)
+    book = bk.end(book, "denied", intent_id=intent_id)
+    if w is None or w.kind not in ("entry", "adjust"):
+        return book
+    held = book.position + book.outstanding
+    side = 1 if w.delta > 0 else -1
+    return msgspec.structs.replace(
+        book, target=held, model=disarm(book.model, side),
+        note=f"entry denied by risk ({reason}); it waits for a fresh signal")
 
 
 def on_flatten(book: Book, who: str) -> Book:

@@ -104,7 +104,7 @@ async def test_events_between_closes(nats_server, bus, tmp_path):
         await eventually(reported, interval=0.05, what="the difference reported")
 
         # risk flattens the account: books zeroed; the entry condition still true at the next
-        # close buys nothing back (e_2's denied entry is re-asked: it never held anything)
+        # close buys nothing back
         await bus.publish_durable(subjects.risk_flatten("paper"), FlattenRequested(
             ts_event=1, ts_init=1, correlation_id="flatten-paper-1", account="paper",
             by="risk", reason="kill switch"), msg_id="flatten-1")

@@ -142,3 +142,20 @@ def test_virtual_positions_add_up_to_the_venue(fills):
         f = fill(f"x-{n}", side, str(size), str(px), n, sid=books[who].strategy_id)
         books[who] = on_fill(on_fill(books[who], f), f)
     assert position_difference(books, op, venue) == 0
+
+
+def test_a_denied_entry_is_given_up_and_a_denied_exit_asked_again():
+    from agents.trader.decide import on_denied
+
+    b, (it,) = on_bar(new(), bar(1), LONG, Exits(), H, SZ, trading=True, now_ns=5)
+    b = on_denied(b, it.intent_id, "strategy_notional")
+    assert b.target == 0 and b.wanted == 0 and not b.model.armed_long
+    assert "denied by risk (strategy_notional)" in b.note
+    b, out = on_bar(b, bar(2), LONG, Exits(), H, SZ, trading=True, now_ns=6)
+    assert out == []  # not asked again at every bar
+    held = msgspec.structs.replace(new(), position=D("10"), target=D("10"),
+                                   model=msgspec.structs.replace(b.model, side=1))
+    b, (ex,) = on_bar(held, bar(3), EXIT, Exits(), H, SZ, trading=True, now_ns=7)
+    b = on_denied(b, ex.intent_id, "trading_halted")
+    b, (again,) = on_bar(b, bar(4), NONE, Exits(), H, SZ, trading=True, now_ns=8)
+    assert again.side == "sell" and again.size == D("10")
