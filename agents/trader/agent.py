@@ -283,9 +283,10 @@ class TraderAgent(Agent):
             return
         key = (c.coin, c.interval)
         runs = [e for e in self._running() if (e.coin, e.interval) == key]
+        leaving = self._leaving(key)
         market = self.markets.get(key)
         if market is None:
-            if not runs:
+            if not runs and not leaving:
                 return  # no strategy trades this market (yet): nothing to keep
             market = await self._open_market(c)
         step = INTERVAL_MS.get(c.interval)
@@ -301,8 +302,11 @@ class TraderAgent(Agent):
         now = self.ctx.now_ns()  # type: ignore[union-attr]
         if now - c.close_time > self.cfg.max_candle_lag_bars * step * MS:
             return  # a backlog (after a restart): history only, an intent would be stale
-        todo = [e for e in runs if self.books.get(e.strategy_id) is None
-                or self.books[e.strategy_id].last_bar < bar.open_ms]
+        if leaving:
+            await self._close_leaving(leaving, bar, step)
+        todo = [e for e in runs if (self.books.get(e.strategy_id) is None
+                or self.books[e.strategy_id].last_bar < bar.open_ms)
+                and self.books.get(e.strategy_id, self._new_book(e)).account == e.account]
         if not todo:
             return
         started = time.perf_counter()
@@ -313,8 +317,6 @@ class TraderAgent(Agent):
             changed, intents = [], []
             for e in todo:
                 b = self.books.get(e.strategy_id) or self._new_book(e)
-                if b.account != e.account:
-                    continue  # closing on the old account first (on_registry)
                 b2, out = on_bar(b, bar, sigs[e.strategy_id], exits_of(strategies[e.strategy_id]),
                                  step, self._sizing(e), trading=is_trading(e), now_ns=now)
                 if b2 is not b:
@@ -324,6 +326,47 @@ class TraderAgent(Agent):
             await self._send(intents)
         self.decide_s.append(time.perf_counter() - started)
         del self.decide_s[:-1000]
+
+    def _leaving(self, key: tuple[str, str]) -> list[tuple[Book, RegistryEntry | None]]:
+        """Books of this market that hold something but no longer trade where they hold it
+        (retired, demoted, blocked, gone from the registry, moved to the other account)."""
+        out = []
+        for b in self.books.values():
+            if (b.coin, b.interval) != key:
+                continue
+            e = self.view.get(b.strategy_id) if self.view else None
+            if e is not None and self._runs(e) and b.account == e.account:
+                continue
+            if b.position != 0 or b.outstanding != 0 or b.target != 0 or \
+                    (e is not None and b.account != e.account):
+                out.append((b, e))
+        return out
+
+    async def _close_leaving(self, leaving, bar: Bar, step: int) -> None:
+        """Close each leaving book at this close (asked again at every close while risk says
+        no); a book that moved account and is flat starts afresh on the new account."""
+        async with self.lock:
+            now = self.ctx.now_ns()  # type: ignore[union-attr]
+            changed, intents = [], []
+            for b, e in leaving:
+                b = self.books[b.strategy_id]
+                if e is not None and b.account != e.account and self._runs(e) and \
+                        b.position == 0 and b.outstanding == 0:
+                    changed.append(msgspec.structs.replace(
+                        self._new_book(e), tracking=b.tracking, trade_returns=b.trade_returns))
+                    continue
+                why = "no longer traded here" if e is None else (
+                    f"moved to {e.stage} ({e.account}): closing the {b.account} position"
+                    if b.account != e.account else f"no longer traded ({e.stage}"
+                    + (f", {self._refusal(e)})" if self._refusal(e) else ")"))
+                sz = self._sizing(e) if e is not None else Sizing(
+                    equity=None, weight=0.0, min_notional=self.min_notional)
+                b2, out = wind_down(b, Decimal(repr(bar.close)), why, step, sz, now_ns=now)
+                b2 = msgspec.structs.replace(b2, last_bar=max(b2.last_bar, bar.open_ms))
+                changed.append(b2)
+                intents.extend(out)
+            await self._save(changed)
+            await self._send(intents)
 
     async def _open_market(self, c: Candle) -> MarketHistory:
         market = MarketHistory(c.coin, c.interval, self.cfg.history_bars)

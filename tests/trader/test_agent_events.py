@@ -12,6 +12,7 @@ import msgspec
 from agents.trader.agent import BUCKET, book_key
 from agents.trader.book import Book
 from bus import subjects
+from bus.registry import Registry
 from quant.data import synthetic
 from quant.dsl import parse_strategy
 from schemas import (
@@ -120,6 +121,23 @@ async def test_events_between_closes(nats_server, bus, tmp_path):
             ts_event=1, ts_init=1, strategy_id="e_2", action="flatten", operator="operator"),
             msg_id="ctl-e_2")
         await eventually(lambda: consumed(bus, stream="CONTROL"), what="the control handled")
+
+        # a strategy retired while it holds a position is closed; so is one whose coin is
+        # blocked or that moved to the other account (the same path, at every close)
+        await enter(bus, "e_3", parse_strategy(ALWAYS))
+        await close(STORED + 2)
+        (w3,) = (await book(bus, "e_3")).working
+        await bus.publish_durable(subjects.exec_event("paper", "filled", "BTC"),
+                                  filled(w3.intent_id, "e_3", str(w3.delta), "30000"),
+                                  msg_id=f"fill-{w3.intent_id}")
+        await eventually(lambda: _held(bus, "e_3"), what="e_3 filled")
+        await (await Registry.open(bus, "operator")).move("e_3", "retired", "enough", 2)
+
+        async def closing():
+            b = await book(bus, "e_3")
+            return [w for w in b.working if w.kind == "close" and w.delta == -w3.delta]
+
+        await eventually(closing, what="the retired strategy's position closed")
     finally:
         assert await trader.close() == 0
 
@@ -130,6 +148,11 @@ async def _has(kv, key: str) -> bool:
         return True
     except Exception:
         return False
+
+
+async def _held(bus, sid: str) -> bool:
+    b = await book(bus, sid)
+    return b is not None and b.position > 0
 
 
 async def _zero(bus, sid: str) -> bool:
