@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from decimal import Decimal
 from typing import Any
 
 import aiohttp
@@ -369,8 +370,10 @@ class ExecutionAgent(Placing, Fills, Agent):
         await bus.publish_durable(subjects.sys_deadletter(self.name), letter,
                                   msg_id=f"refused:{self.name}:{d.stream_seq}")
 
-    def build(self, cmd: SubmitOrder) -> TrackedOrder:
-        """The order as the venue will see it: rounded the safe way (rounding.py)."""
+    def build(self, cmd: SubmitOrder, mid: Decimal | None = None) -> TrackedOrder:
+        """The order as the venue will see it: rounded the safe way (rounding.py). A market
+        order is an IOC limit `slippage_bps` through the current `mid` (the intent's reference
+        price when no mid is known), never beyond the intent's own limit."""
         assert self.cfg is not None
         if cmd.coin not in self.assets:
             raise UnroundableOrder(f"coin {cmd.coin!r} is not listed at the venue")
@@ -389,7 +392,7 @@ class ExecutionAgent(Placing, Fills, Agent):
                 raise UnroundableOrder("a limit order needs limit_price")
             px = limit_price(is_buy, cmd.limit_price, dec)
         else:
-            reference = cmd.reference_price or cmd.limit_price or self.reconciler.mid(cmd.coin)
+            reference = mid or cmd.reference_price or cmd.limit_price
             if reference is None:
                 raise UnroundableOrder(f"no reference price for a market order in {cmd.coin}")
             slip = cmd.max_slippage_bps or self.cfg.slippage_bps
@@ -428,7 +431,14 @@ class ExecutionAgent(Placing, Fills, Agent):
                     self.in_flight.discard(cloid)
             return  # a redelivered or repeated command: the order exists already
         try:
-            order = self.build(cmd)
+            mid = None
+            if cmd.kind == "market":
+                try:
+                    mid = await self.reconciler.fresh_mid(cmd.coin)
+                except (TemporaryError, VenueError) as exc:
+                    logger.warning("no fresh mid for {} ({}); pricing from the intent's "
+                                   "reference", cmd.coin, exc)
+            order = self.build(cmd, mid)
         except UnroundableOrder as exc:
             await self.reject_unsent(cmd, str(exc))
             return

@@ -110,6 +110,8 @@ class Fills:
                     order.oid = int(order_data["oid"])
                     self.by_oid[order.oid] = order.cloid
                 await self.on_status(order, str(update.get("status", "")))
+        elif channel == "allMids" and isinstance(data, dict):
+            self.reconciler.saw_mids(data.get("mids") or {})
         elif channel == "user" and isinstance(data, dict):
             if "liquidation" in data or "nonUserCancel" in data:
                 self.reconciler.soon()
@@ -117,6 +119,7 @@ class Fills:
     async def _feed(self) -> None:
         assert self.client is not None and self.ctx is not None
         subs = [{"type": t, "user": self.address} for t in ("orderUpdates", "userFills", "userEvents")]
+        subs.append({"type": "allMids"})  # market orders are priced from the current mid
 
         async def on_connected(reconnect: bool) -> None:
             self.feed_live = True

@@ -12,6 +12,7 @@ send, reported once).
 from __future__ import annotations
 
 import asyncio
+import time
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 
 ZERO = Decimal(0)
 FILLS_PAGE = 2000  # userFillsByTime answers at most this many rows
+MIDS_MAX_AGE_S = 2.0  # a market order is never priced from an older mid
 
 
 class Reconciler:
@@ -51,6 +53,7 @@ class Reconciler:
         self.entries: dict[str, Decimal | None] = {}
         self.known_oids: set[int] = set()
         self.mids: dict[str, Decimal] = {}
+        self.mids_at = float("-inf")  # monotonic time of the last allMids
         self.transfers: Decimal | None = None  # net deposits from the ledger, last read
         self.runs = 0  # reconciliations completed
         self.recent: list[VenueFill] = []
@@ -106,10 +109,21 @@ class Reconciler:
         return state
 
     async def refresh_mids(self) -> None:
-        mids = await self.info({"type": "allMids", "dex": ""})
-        self.mids = {c: Decimal(str(px)) for c, px in mids.items()}
+        self.saw_mids(await self.info({"type": "allMids", "dex": ""}))
+
+    def saw_mids(self, mids: dict) -> None:
+        """Mid prices from allMids (REST, or the websocket's pushes)."""
+        self.mids.update({c: Decimal(str(px)) for c, px in mids.items()})
+        self.mids_at = time.monotonic()
 
     def mid(self, coin: str) -> Decimal | None:
+        return self.mids.get(coin)
+
+    async def fresh_mid(self, coin: str) -> Decimal | None:
+        """The mid a market order is priced from: the websocket keeps it current; without
+        pushes for MIDS_MAX_AGE_S it is read again."""
+        if time.monotonic() - self.mids_at > MIDS_MAX_AGE_S:
+            await self.refresh_mids()
         return self.mids.get(coin)
 
     async def order_status(self, cloid: str) -> str | None:

@@ -103,13 +103,14 @@ async def start_agent(config, url: str, account: str = "paper", secrets=None) ->
 
 def submit(intent_id: str, *, coin: str = "ETH", side: str = "buy", size: str = "0.1",
            account: str = "paper", origin: str = "intent", kind: str = "market",
-           limit: str | None = None, reference: str | None = "3000", **extra) -> SubmitOrder:
+           limit: str | None = None, reference: str | None = "3000", tif: str | None = None,
+           **extra) -> SubmitOrder:
     now = time.time_ns()
     return SubmitOrder(
         ts_event=now, ts_init=now, correlation_id=intent_id, command_id=f"cmd-{intent_id}",
         intent_id=intent_id, strategy_id="s1", coin=coin, side=side, size=Decimal(size),
         kind=kind, limit_price=Decimal(limit) if limit else None,
-        time_in_force="Gtc" if kind == "limit" else "Ioc", cloid=cloid_for(intent_id),
+        time_in_force=tif or ("Gtc" if kind == "limit" else "Ioc"), cloid=cloid_for(intent_id),
         account=account, origin=origin, reference_price=Decimal(reference) if reference else None,
         **extra)
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from schemas import OrderFilled, OrderRejected, PositionReport
+from schemas import OrderFilled, OrderRejected, OrderSubmitted, PositionReport
 from schemas.orders import cloid_for
 from tests.bus.helpers import eventually
 from tests.execution.conftest import make_config, record, send, start_agent, submit
@@ -86,12 +86,12 @@ async def test_a_rejection_carries_the_venue_text_verbatim(nats_server, bus, sim
 
 async def test_an_ioc_that_finds_no_liquidity_is_rejected_and_nothing_changes(
         nats_server, bus, sim, data_dir):
-    # a frozen market at 3000 and a buy capped at 2000 × (1 + 0.5 %): nothing to cross
+    # a frozen market at 3000 and an IOC buy limited to 2000: nothing to cross
     rec = await record(bus)
     running = await start_agent(make_config(data_dir, sim), nats_server.url)
     try:
         sim.freeze(True)
-        await send(bus, submit("i-nothing", size="0.02", reference="2000"))
+        await send(bus, submit("i-nothing", size="0.02", kind="limit", limit="2000", tif="Ioc"))
         rejected = await eventually(lambda: rec.of(OrderRejected, correlation_id="i-nothing"))
         assert rejected[0].reason.startswith("Order could not immediately match")
         assert venue_position(sim, running.agent.address, "ETH") == 0
@@ -115,5 +115,20 @@ async def test_a_fill_while_the_websocket_is_down_is_published_once(nats_server,
         await eventually(lambda: running.agent.feed_live, what="the feed back")
         running.agent.reconciler.soon()  # a full reconciliation finds nothing more to publish
         await eventually(lambda: len(rec.of(OrderFilled, correlation_id="i-rest")) == 1)
+    finally:
+        await running.stop()
+
+
+async def test_a_market_order_is_priced_from_the_current_mid_not_a_stale_reference(
+        nats_server, bus, sim, data_dir):
+    # the strategy decided at 3000; the market is at 3300 now: the IOC is priced from the mid
+    rec = await record(bus)
+    running = await start_agent(make_config(data_dir, sim), nats_server.url)
+    try:
+        sim.jump("ETH", "3300")
+        await send(bus, submit("i-moved", size="0.02", reference="3000"))
+        await filled_once(rec, sim, "i-moved", "0.02")
+        submitted = rec.of(OrderSubmitted, correlation_id="i-moved")[0]
+        assert Decimal("3300") < submitted.limit_price <= Decimal("3300") * Decimal("1.0051")
     finally:
         await running.stop()
