@@ -133,7 +133,11 @@ async def test_state_and_cause_survive_a_restart(make_world):
     changed = await w.trading("live", "HALTED")
     assert changed.reason == "kill switch by tester: going to lunch"
     books = TypedKV(await w.bus.kv("risk"))
-    assert (await books.get("state.live", TradingStateChanged)).state == "HALTED"
+
+    async def kept() -> bool:  # written to KV just after it is published
+        return (await books.get("state.live", TradingStateChanged)).state == "HALTED"
+
+    await eventually(kept, what="the HALTED state in KV")
     assert await w.stop_risk() == 0
     before = len(w.seen["state"])
     await w.start_risk()
