@@ -55,9 +55,11 @@ class SimConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     funding_interval_ms: int = 3_600_000
     funding_interest_8h: str = "0.0001"
     funding_cap_hourly: str = "0.04"
-    # Market driver: one step every tick_ms; volatility is the per-step standard deviation (fraction).
+    # Market driver: one step every tick_ms; volatility is the per-step standard deviation (fraction)
+    # of the live path and of the synthetic history before it: 0.00008 every 500 ms is about 0.7 %
+    # an hour, BTC's usual.
     tick_ms: int = 500
-    volatility: str = "0.0005"
+    volatility: str = "0.00008"
     history_minutes: int = 600
     # Older history for the hourly and longer candles (synthetic market): this many hours before
     # the minute history, four samples an hour, so the market-data agent can backfill the 5000

@@ -399,8 +399,7 @@ class Exchange:
         self.now_ms = now_ms
         if step_market:
             self.market.step()
-        for coin, px in self.market.fair.items():
-            self.market.candles.update(coin, px, now_ms)
+        self.market.record(now_ms)
         upkeep.requote(self, now_ms)
         upkeep.fire_triggers(self, now_ms)
         upkeep.fire_schedules(self, now_ms)

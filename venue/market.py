@@ -1,7 +1,13 @@
 """The market that drives the books: a seeded synthetic price path, and the candles it leaves.
 
-Pure: `step()` advances one tick; nothing here reads a clock. Same seed, same calls, same prices.
-The market-data issue will add replayed candles and imported L2 snapshots behind the same shape.
+Pure: `step()` advances one tick and `record(now_ms)` writes the candles; nothing here reads a
+clock. Same seed, same calls, same prices and volumes. Replayed candles and imported L2
+snapshots drive the books behind the same shape.
+
+The synthetic market is meant to look like a real coin to whatever reads its candles (evolution
+searches them on `make run`): one volatility per tick for the live path and the history before
+it (the default is about 0.7 % an hour, BTC's usual), and volume traded by the rest of the market
+with a daily cycle, busiest at the US open, larger when the price moves.
 """
 
 from __future__ import annotations
@@ -20,6 +26,15 @@ from venue.config import SimConfig
 from venue.wire import fmt
 
 MINUTE = 60_000
+HOUR = 60 * MINUTE
+DAY = 24 * HOUR
+# Background activity of a liquid perpetual (the same for every coin, in USD): traded per hour
+# on average, a daily cycle peaking at BUSIEST_HOUR_UTC (volume there is (1 + s) / (1 - s) times
+# the quietest hour's, about 2.6x for s = 0.45), and the usual size of one trade.
+HOURLY_NOTIONAL_USD = 40_000_000.0
+DAILY_SWING = 0.45
+BUSIEST_HOUR_UTC = 15
+USD_PER_TRADE = 2_500.0
 INTERVALS: dict[str, int] = {
     "1m": MINUTE,
     "3m": 3 * MINUTE,
@@ -143,6 +158,11 @@ class Market:
     def step(self) -> dict[str, Decimal]:
         return dict(self.fair)
 
+    def record(self, now_ms: int) -> None:
+        """Write the current prices into the candles (the engine calls this after every tick)."""
+        for coin, px in self.fair.items():
+            self.candles.update(coin, px, now_ms)
+
     def jump(self, coin: str, px: Decimal) -> None:
         self.fair[coin] = px
 
@@ -165,25 +185,36 @@ def make_market(config: SimConfig, start_ms: int) -> Market:
 
 
 class SyntheticMarket(Market):
-    """A geometric random walk per coin (per-step sd = `volatility`), seeded."""
+    """A geometric random walk per coin (per-step sd = `volatility`, one step every `tick_ms`),
+    seeded, with the volume the rest of the market trades (see `activity`)."""
 
     def __init__(self, config: SimConfig, start_ms: int) -> None:
         super().__init__(config)
         self.rng = random.Random(config.seed)
+        self.volume_rng = random.Random(f"{config.seed}-volume")
         self.seed = config.seed
         self.sigma = float(config.volatility)
+        self.tick_ms = config.tick_ms
         self.frozen = config.market == "frozen"
+        self.recorded_ms = start_ms
+        self.recorded_px = dict(self.fair)
         self._backfill(config.history_minutes, config.history_hours, start_ms)
+
+    def sigma_over(self, span_ms: int) -> float:
+        """The walk's standard deviation of log price over `span_ms` (the live path's)."""
+        return self.sigma * math.sqrt(span_ms / self.tick_ms)
 
     def _backfill(self, minutes: int, hours: int, end_ms: int) -> None:
         """History before the start, one sample a minute, ending at today's start price; before
         that, `hours` of samples every 15 minutes for the hourly and longer candles only (a
-        minute series with holes would be worse than none). The older part has its own random
-        stream, so the minute history and the live path do not depend on `hours`."""
+        minute series with holes would be worse than none). Both move as the live path does.
+        The older part has its own random streams, so the minute history and the live path do
+        not depend on `hours`."""
         minutes = max(0, minutes)
-        paths: dict[str, list[Decimal]] = {}
+        paths: dict[str, list[tuple[Decimal, float]]] = {}
+        sigma = self.sigma_over(MINUTE)
         for coin, px in self.fair.items():
-            paths[coin] = _walk_back(float(px), minutes, self.sigma * 8, self.rng)[::-1] + [px]
+            paths[coin] = _walk_back(float(px), minutes, sigma, self.rng)[::-1] + [(px, 0.0)]
         if hours > 0:
             self._deep_backfill(hours, end_ms - minutes * MINUTE, paths)
         if minutes <= 0:
@@ -191,17 +222,27 @@ class SyntheticMarket(Market):
         for i in range(minutes + 1):
             t = end_ms - (minutes - i) * MINUTE
             for coin, path in paths.items():
-                self.candles.update(coin, path[i], t)
+                px, z = path[i]
+                if i < minutes:  # the last sample is now: the live path trades from here
+                    volume, trades = activity(px, t, MINUTE, z, self.volume_rng)
+                else:
+                    volume, trades = Decimal(0), 0
+                self.candles.update(coin, px, t, volume, trades)
 
-    def _deep_backfill(self, hours: int, end_ms: int, first: dict[str, list[Decimal]]) -> None:
+    def _deep_backfill(self, hours: int, end_ms: int,
+                       first: dict[str, list[tuple[Decimal, float]]]) -> None:
         step = 15 * MINUTE
-        long_intervals = tuple(i for i, span in INTERVALS.items() if span == 0 or span >= 60 * MINUTE)
+        long_intervals = tuple(i for i, span in INTERVALS.items() if span == 0 or span >= HOUR)
         rng = random.Random(f"{self.seed}-deep-history")
-        sigma = self.sigma * 8 * math.sqrt(15)  # the minute history's volatility, per 15 minutes
+        volume_rng = random.Random(f"{self.seed}-deep-volume")
+        sigma = self.sigma_over(step)
         samples = hours * 4
         for coin, path in first.items():
-            for i, px in enumerate(_walk_back(float(path[0]), samples, sigma, rng)[::-1]):
-                self.candles.update(coin, px, end_ms - (samples - i) * step, intervals=long_intervals)
+            walk = _walk_back(float(path[0][0]), samples, sigma, rng)[::-1]
+            for i, (px, z) in enumerate(walk):
+                t = end_ms - (samples - i) * step
+                volume, trades = activity(px, t, step, z, volume_rng)
+                self.candles.update(coin, px, t, volume, trades, intervals=long_intervals)
 
     def step(self) -> dict[str, Decimal]:
         if not self.frozen:
@@ -209,6 +250,20 @@ class SyntheticMarket(Market):
                 x = float(px) * math.exp(self.sigma * self.rng.gauss(0.0, 1.0))
                 self.fair[coin] = _round_sig(x)
         return dict(self.fair)
+
+    def record(self, now_ms: int) -> None:
+        """The candles at `now_ms`, with the volume traded since the last record (none while
+        frozen: a frozen market is a test's, moved only by hand)."""
+        span = now_ms - self.recorded_ms
+        for coin, px in self.fair.items():
+            volume, trades = Decimal(0), 0
+            if not self.frozen and span > 0:
+                move = abs(math.log(float(px) / float(self.recorded_px[coin])))
+                z = min(10.0, move / max(self.sigma_over(span), 1e-12))  # a jump: busy, not absurd
+                volume, trades = activity(px, now_ms, span, z, self.volume_rng)
+            self.recorded_px[coin] = px
+            self.candles.update(coin, px, now_ms, volume, trades)
+        self.recorded_ms = max(self.recorded_ms, now_ms)
 
 
 
@@ -304,14 +359,30 @@ def _read_json_records(path: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
-def _walk_back(x: float, steps: int, sigma: float, rng: random.Random) -> list[Decimal]:
+def _walk_back(x: float, steps: int, sigma: float,
+               rng: random.Random) -> list[tuple[Decimal, float]]:
     """A geometric random walk run backwards from x: the `steps` prices before it, newest
-    first (x itself excluded)."""
+    first (x itself excluded), each with the size of the step that led from it, in standard
+    deviations (|z|, for the volume)."""
     out = []
     for _ in range(steps):
-        x *= math.exp(-sigma * rng.gauss(0.0, 1.0))
-        out.append(_round_sig(x))
+        z = rng.gauss(0.0, 1.0)
+        x *= math.exp(-sigma * z)
+        out.append((_round_sig(x), abs(z)))
     return out
+
+
+def activity(px: Decimal, t_ms: int, span_ms: int, move: float,
+             rng: random.Random) -> tuple[Decimal, int]:
+    """(volume in coin, trades) the rest of the market trades over `span_ms` at price `px`:
+    HOURLY_NOTIONAL_USD on average, times the daily cycle at `t_ms` (UTC), times 0.6 + 0.5
+    `move` (the price move over the span in standard deviations, |z|, 0.8 on average: volume
+    rises with volatility), times lognormal noise of mean 1."""
+    hour = (t_ms % DAY) / HOUR
+    cycle = 1.0 + DAILY_SWING * math.cos(2 * math.pi * (hour - BUSIEST_HOUR_UTC) / 24)
+    usd = (HOURLY_NOTIONAL_USD * span_ms / HOUR * cycle * (0.6 + 0.5 * move)
+           * rng.lognormvariate(-0.045, 0.3))
+    return _round_sig(usd / float(px)), max(1, round(usd / USD_PER_TRADE))
 
 
 def _round_sig(x: float) -> Decimal:

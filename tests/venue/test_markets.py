@@ -78,3 +78,51 @@ def test_older_history_leaves_the_minute_history_and_the_live_path_alone() -> No
             == without.candles.snapshot("BTC", "1m", 0, start))
     assert [with_old.step() for _ in range(20)] == [without.step() for _ in range(20)]
     assert 48 < len(with_old.candles.snapshot("ETH", "1h", 0, start)) <= 48 + 3  # + the minutes
+
+
+def test_the_synthetic_history_looks_like_a_real_coin() -> None:
+    # what evolution searches on `make run`: the default market's 5000 hourly candles
+    import math
+
+    import numpy as np
+
+    from venue.config import SimConfig
+    from venue.market import BUSIEST_HOUR_UTC, make_market
+
+    start = 1_790_000_000_000
+    market = make_market(SimConfig(), start)
+    for coin in ("BTC", "ETH", "SOL"):
+        hourly = market.candles.snapshot(coin, "1h", 0, start)
+        assert len(hourly) == 5000
+        close = np.array([float(c["c"]) for c in hourly])
+        volume = np.array([float(c["v"]) for c in hourly])
+        hour = np.array([c["t"] for c in hourly]) // 3_600_000 % 24
+        returns = np.diff(np.log(close))
+        assert 0.005 <= returns.std() <= 0.009, coin  # BTC moves about 0.5-1 % an hour
+        assert abs(math.log(close[-1] / close[0])) < 1.5 and close.max() / close.min() < 5, coin
+        assert (volume > 0).all() and all(c["n"] > 0 for c in hourly)
+        notional = volume * close
+        assert 1e7 < notional.mean() < 2e8, coin  # USD an hour, a liquid perpetual's
+        by_hour = np.array([notional[hour == h].mean() for h in range(24)])
+        busy = by_hour[[(BUSIEST_HOUR_UTC + d) % 24 for d in (-2, -1, 0, 1, 2)]].mean()
+        quiet = by_hour[[(BUSIEST_HOUR_UTC + 12 + d) % 24 for d in (-2, -1, 0, 1, 2)]].mean()
+        assert busy > 1.8 * quiet, coin  # a daily cycle: the US open is busier than the night
+        assert np.corrcoef(np.abs(returns), volume[1:])[0, 1] > 0.05, coin  # busy when moving
+
+
+def test_the_live_path_trades_volume_and_a_frozen_market_none() -> None:
+    from venue.config import SimConfig
+    from venue.market import make_market
+
+    start = 497_222 * 3_600_000  # on the hour
+    live = make_market(SimConfig(history_minutes=0, history_hours=0), start)
+    for i in range(1, 7200):  # an hour of 500 ms ticks
+        live.step()
+        live.record(start + 500 * i)
+    hour = live.candles.snapshot("BTC", "1h", start, start)
+    assert len(hour) == 1 and float(hour[0]["v"]) > 0 and hour[0]["n"] > 0
+    minutes = live.candles.snapshot("BTC", "1m", start, start + 3_600_000)
+    assert len(minutes) == 60 and all(float(c["v"]) > 0 for c in minutes)
+    frozen = make_market(SimConfig(market="frozen", history_minutes=0, history_hours=0), start)
+    frozen.record(start + 60_000)
+    assert [c["v"] for c in frozen.candles.snapshot("BTC", "1m", 0, start + 60_000)] == ["0"]
