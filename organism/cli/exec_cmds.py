@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import time
 from decimal import Decimal
 
 import msgspec
@@ -28,6 +29,7 @@ from organism.cli import fmt
 from organism.cli.common import config_from, nats_url
 
 ACCOUNTS = ("paper", "live")
+STATE_WORDS = {"partially_filled": "partial"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -132,13 +134,13 @@ def cmd_positions(args: argparse.Namespace) -> int:
                           f"{account}` running?)")
             continue
         pnl = Decimal(data["equity"]) - Decimal(data["net_transfers"])
-        console.print(f"[bold]{account}[/]: equity {fmt.usd(float(data['equity']))}, deposits "
-                      f"net {fmt.usd(float(data['net_transfers']))} (PnL "
-                      f"{fmt.usd(float(pnl), sign=True)}), as of {fmt.utc_ms(data['as_of_ms'], True)}")
+        console.print(f"[bold]{account}[/]: equity {fmt.usd(float(data['equity']))}, PnL "
+                      f"{fmt.usd(float(pnl), sign=True)}, deposits "
+                      f"{fmt.usd(float(data['net_transfers']))}")
         if not data["positions"]:
-            console.print("  no open positions")
+            console.print(f"  no open positions ({fmt.utc_ms(data['as_of_ms'], True)})")
             continue
-        t = fmt.table()
+        t = fmt.table(title=f"  positions at {fmt.utc_ms(data['as_of_ms'], True)}")
         for name, right in (("coin", False), ("size", True), ("entry", True), ("mark", True),
                             ("unrealized", True), ("liquidation", True), ("leverage", True)):
             fmt.key_column(t, name, right=right)
@@ -160,7 +162,14 @@ def _position(p) -> dict:
 
 
 def _px(text: str | None) -> str:
-    return fmt.NA if text is None else f"{Decimal(text):,f}"
+    """A price as people read it: at most six significant figures, thousands separated."""
+    if text is None:
+        return fmt.NA
+    x = Decimal(text)
+    if x == 0:
+        return "0"
+    places = max(0, 5 - x.copy_abs().adjusted())
+    return f"{x.quantize(Decimal(1).scaleb(-places)).normalize():,f}"
 
 
 # --- orders ------------------------------------------------------------------------------------
@@ -195,18 +204,18 @@ def cmd_orders(args: argparse.Namespace) -> int:
         mine = [o for a, o in rows if a == account]
         if not mine:
             continue
-        t = fmt.table(title=f"{account} account")
-        for name, right in (("time", False), ("coin", False), ("side", False), ("size", True),
-                            ("filled", True), ("price", True), ("kind", False), ("state", False),
-                            ("strategy", False)):
+        t = fmt.table(title=f"{account} account (times UTC)")
+        for name, right in (("time", False), ("order", False), ("price", True),
+                            ("filled", True), ("state", False), ("by", False)):
             fmt.key_column(t, name, right=right)
         for o in mine:
             price = o.trigger_px if o.kind == "trigger" else o.limit_px
-            kind = "stop" if o.origin == "protective" else o.kind
-            t.add_row(fmt.utc_ms(o.created_ms or o.sent_ms or None, seconds=True), o.coin,
-                      o.side, f"{o.size:f}", f"{o.filled:f}",
-                      _px(None if price is None else str(price)), kind,
-                      o.status.replace("_", " "), o.strategy_id or o.origin)
+            what = "stop" if o.origin == "protective" else ("" if o.kind == "limit" else o.kind)
+            when = o.created_ms or o.sent_ms
+            t.add_row(time.strftime("%m-%d %H:%M:%S", time.gmtime(when / 1000)) if when else "",
+                      f"{o.side} {o.size.normalize():f} {o.coin} {what}".rstrip(),
+                      _px(None if price is None else str(price)), f"{o.filled.normalize():f}",
+                      STATE_WORDS.get(o.status, o.status), o.strategy_id or o.origin)
         console.print(t)
     return 0
 
