@@ -25,7 +25,7 @@ from agents.execution.orders import (
     filled_total,
     from_venue_status,
 )
-from agents.execution.rounding import UnroundableOrder, limit_price, market_price, round_size
+from agents.execution.rounding import UnroundableOrder, market_price, round_size
 from agents.execution.venue_client import (
     TemporaryError,
     VenueError,

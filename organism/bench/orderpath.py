@@ -1,6 +1,7 @@
 """`organism bench orderpath`: intent → venue acknowledgement through the real order path.
 
-One run: an embedded broker, the local exchange (`organism sim`, frozen market), `organism agent
+One run: an embedded broker, the local exchange (`organism sim`, a frozen market that still pushes
+its mids every 0.5 s, as Hyperliquid pushes allMids), `organism agent
 risk` and `organism agent execution --account paper` as processes, as `organism up` runs them.
 This process plays the trader: it publishes N operator intents one at a time (market orders of
 0.001 BTC, buy and sell in turn so the position stays flat), and times each from just before its
@@ -65,7 +66,7 @@ coins = ["BTC", "ETH"]
 [venue.sim]
 port = {venue_port}
 market = "frozen"
-tick_ms = 3600000
+tick_ms = 500
 history_minutes = 30
 history_hours = 0
 ip_weight_per_minute = 1000000000

@@ -21,7 +21,7 @@ from bus.runtime import run_agent
 from schemas import SubmitOrder
 from schemas.orders import cloid_for
 from settings import HeartbeatSection, MarketSection, MetricsSection, OrganismSection, default_config
-from venue.config import AccountVenue, SimConfig, VenueSection
+from venue.config import AccountVenue, VenueSection
 from venue.keys import local_address
 from venue.testing import SimThread, quiet_config
 
