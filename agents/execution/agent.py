@@ -467,3 +467,12 @@ class ExecutionAgent(Placing, Fills, Agent):
             except (TemporaryError, VenueError) as exc:
                 logger.warning("{} reconciliation failed: {}", self.name, exc)
             self.refresh_state()
+            self.forget_old()
+
+    def forget_old(self, keep_ms: int = 86_400_000) -> None:
+        """Orders that ended more than a day ago leave memory (KV keeps them for its TTL, for
+        `organism orders`): an order that ended gets no more fills to attribute."""
+        cutoff = self.venue_now_ms() - keep_ms
+        for cloid in [c for c, o in self.orders.items() if o.done and o.sent_ms < cutoff]:
+            order = self.orders.pop(cloid)
+            self.by_oid.pop(order.oid, None)

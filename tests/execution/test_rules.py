@@ -229,3 +229,17 @@ def test_the_fast_signature_is_the_sdks(nonce, expires, mainnet, text, px):
     sig = {k: int(v, 16) if isinstance(v, str) else v for k, v in ours.items()}
     assert recover_signer(action, ours, nonce, None, expires, mainnet) == str(
         recover_agent_or_user_from_l1_action(action, sig, None, nonce, expires, mainnet)).lower()
+
+
+def test_orders_that_ended_long_ago_leave_memory():
+    from agents.execution.agent import ExecutionAgent
+
+    agent = ExecutionAgent("paper")
+    now = agent.venue_now_ms()
+    old = order(cloid="0x" + "6" * 32, status="filled", sent_ms=now - 2 * 86_400_000, oid=6)
+    working = order(cloid="0x" + "7" * 32, status="accepted", sent_ms=now - 2 * 86_400_000)
+    recent = order(cloid="0x" + "8" * 32, status="filled", sent_ms=now - 1000)
+    for o in (old, working, recent):
+        agent.track(o)
+    agent.forget_old()
+    assert set(agent.orders) == {working.cloid, recent.cloid} and 6 not in agent.by_oid
