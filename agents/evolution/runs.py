@@ -12,7 +12,7 @@ from agents.evolution.config import EvolutionConfig
 from quant.data import Dataset
 from quant.dsl import format_node
 from quant.genome import Strategy
-from quant.gp.fitness import IN_SAMPLE, dataset_digest, in_sample_bars
+from quant.gp.fitness import IN_SAMPLE, dataset_digest, in_sample_bars, searched_range
 from quant.gp.pool import LocalPool
 from quant.gp.search import HallMember, Search, SearchConfig
 from quant.gp.trials import TrialCounter
@@ -65,6 +65,7 @@ class MarketRun:
         self.pool: LocalPool | None = None
         self.dataset = dataset
         self.digest = dataset_digest(dataset)
+        self.searched = searched_range(dataset)  # every bar the search has seen so far
 
     def open_pool(self) -> LocalPool:
         """The local evaluator for the current data (created lazily, in a worker thread)."""
@@ -78,6 +79,7 @@ class MarketRun:
         self.close()
         self.dataset = dataset
         self.digest = dataset_digest(dataset)
+        self.searched = searched_range(dataset, since=self.searched)
         self.search.rebase()
 
     def close(self) -> None:
@@ -108,7 +110,8 @@ class MarketRun:
                 coin=self.coin, interval=self.interval, data_spec=self.data_spec,
                 in_sample=performance(m.result), trial_count=self.search.trials.count,
                 sharpe_variance=self.search.trials.sharpe_variance,
-                family=family_of(m.strategy), regime_affinity=m.regime_affinity()))
+                family=family_of(m.strategy), regime_affinity=m.regime_affinity(),
+                searched=self.searched))
         return out
 
     def mark_published(self, genome_hash: str) -> None:

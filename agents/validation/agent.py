@@ -50,7 +50,8 @@ class ValidationAgent(Agent):
     async def on_candidate(self, d: Delivery) -> None:
         assert self.validator is not None and self.ctx is not None
         c: StrategyCandidate = d.message
-        out = await asyncio.to_thread(self.validator.validate, c, self.ctx.now_ns())
+        out = await asyncio.to_thread(self.validator.validate, c, self.ctx.now_ns(),
+                                      require_searched=True)
         rep = out.report
         await self.ctx.bus.publish_durable(subjects.val_report(c.strategy_id), rep,
                                            msg_id=f"val:{c.strategy_id}:{d.stream_seq}")

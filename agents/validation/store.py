@@ -19,7 +19,7 @@ from pathlib import Path
 
 import msgspec
 
-from schemas import ValidationReport
+from schemas import BarRange, ValidationReport
 
 _SAFE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 
@@ -34,6 +34,7 @@ class StoredStrategy(msgspec.Struct, frozen=True, kw_only=True):
     trial_count: int = 1
     sharpe_variance: float = 0.0
     report: ValidationReport | None = None
+    searched: BarRange | None = None  # the bars the search saw (validation's in-sample)
 
 
 class StrategyStore:

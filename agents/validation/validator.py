@@ -2,6 +2,14 @@
 
 Used by the agent (one per process, fed by the shared durable consumer) and by
 `organism validate`. Not pure (it reads datasets from disk); the thinking is in quant.gauntlet.
+
+The gauntlet's in-sample is the candidate's `searched` range: the bars the search saw, however
+much longer the stored history has grown; out-of-sample and walk-forward come after them. A
+candidate without one gets the first `in_sample_fraction` of the data: right for a strategy no
+search of ours bred (a user's file), a guess for a bred one (gp, ga, template) from an evolution
+agent older than the field. With `require_searched` (the agent's setting) such a bred candidate
+is refused instead: evolution keeps only its last max_bars bars, so splitting a longer store by
+fractions could test the strategy on the very bars it was bred on.
 """
 
 from __future__ import annotations
@@ -17,10 +25,13 @@ from quant.gauntlet.config import ValidationConfig
 from quant.gauntlet.family import FamilyBook
 from quant.gauntlet.gauntlet import GauntletResult, run_gauntlet
 from quant.gauntlet.report import to_report
-from quant.gauntlet.splits import SplitError
+from quant.gauntlet.splits import SplitError, searched_span
 from quant.sim import SimConfig
 from schemas import StrategyCandidate, ValidationReport
 from agents.validation.store import StoredStrategy, StrategyStore
+
+
+BRED_BY_SEARCH = ("gp", "ga", "template")  # algorithm types the evolution agent publishes
 
 
 @dataclass(frozen=True)
@@ -75,24 +86,30 @@ class Validator:
                 continue
         return out
 
-    def validate(self, c: StrategyCandidate, now_ns: int, keep: bool = True) -> Outcome:
+    def validate(self, c: StrategyCandidate, now_ns: int, keep: bool = True,
+                 require_searched: bool = False) -> Outcome:
         """Run the gauntlet on a candidate. A candidate that cannot be run (bad DSL, missing
-        data, history too short) gets a failing report that says why."""
+        data, history too short, a bred candidate without its searched range when
+        `require_searched`) gets a failing report that says why."""
+        if c.searched is None and require_searched and c.algorithm_type in BRED_BY_SEARCH:
+            return self._not_validated(
+                c, now_ns, "the candidate names no searched bar range (an evolution agent older "
+                "than StrategyCandidate.searched sent it): its out-of-sample could hold bars the "
+                "search saw, so it is refused rather than guessed; the current evolution "
+                "agent's candidates carry the range")
         try:
             strategy = parse_strategy(c.dsl, source=c.strategy_id)
             ds = self.dataset(c.data_spec)
+            seen = None if c.searched is None else searched_span(ds.time_ms, c.searched)
             members = self.families.members(c.family, c.data_spec, exclude=c.strategy_id) \
                 if c.family else []
             result = run_gauntlet(
                 strategy, ds, strategy_id=c.strategy_id, trial_count=c.trial_count,
                 sharpe_variance=c.sharpe_variance, family=c.family, family_returns=members,
-                other_markets=self.other_markets(c.data_spec), config=self.config, sim=self.sim)
+                other_markets=self.other_markets(c.data_spec), config=self.config, sim=self.sim,
+                in_sample=seen)
         except (DslError, DataSpecError, SplitError) as exc:
-            report = ValidationReport(
-                ts_event=now_ns, ts_init=now_ns, strategy_id=c.strategy_id, verdict="fail",
-                reasons=[f"not validated: {exc}"], stages=[], gates=[], score=0.0,
-                trial_count=c.trial_count)
-            return Outcome(report, None, None)
+            return self._not_validated(c, now_ns, str(exc))
         if c.family:
             self.families.add(c.family, c.data_spec, c.strategy_id, result.full.returns)
         report = to_report(result, ds, now_ns)
@@ -100,5 +117,13 @@ class Validator:
             self.store.put(StoredStrategy(
                 strategy_id=c.strategy_id, dsl=c.dsl, data_spec=c.data_spec, coin=c.coin,
                 interval=c.interval, family=c.family, trial_count=c.trial_count,
-                sharpe_variance=c.sharpe_variance, report=report))
+                sharpe_variance=c.sharpe_variance, report=report, searched=c.searched))
         return Outcome(report, result, ds)
+
+    @staticmethod
+    def _not_validated(c: StrategyCandidate, now_ns: int, why: str) -> Outcome:
+        report = ValidationReport(
+            ts_event=now_ns, ts_init=now_ns, strategy_id=c.strategy_id, verdict="fail",
+            reasons=[f"not validated: {why}"], stages=[], gates=[], score=0.0,
+            trial_count=c.trial_count)
+        return Outcome(report, None, None)

@@ -160,6 +160,14 @@ def _finite(x: float):
     return x if math.isfinite(x) else None
 
 
+def _searched(dataset) -> dict:
+    """The bars the search read (StrategyCandidate.searched): open times in ns, both inclusive."""
+    from quant.gp.fitness import searched_range
+
+    seen = searched_range(dataset)
+    return {"start": seen.start, "end": seen.end, "bars": seen.bars}
+
+
 def _report(search, args, dataset, n_in: int) -> dict:
     members = []
     for m in search.hof:
@@ -178,6 +186,7 @@ def _report(search, args, dataset, n_in: int) -> dict:
         "data": args.data,
         "bars": len(dataset),
         "in_sample_bars": n_in,
+        "searched": _searched(dataset),  # validation's in-sample: these bars
         "algorithm_type": search.algorithm_type,
         "seed": args.seed,
         "generations": search.generation,

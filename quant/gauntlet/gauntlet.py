@@ -194,8 +194,12 @@ def run_gauntlet(strategy: Strategy, dataset: Dataset, *, strategy_id: str = "",
                  family_returns: list[np.ndarray] | None = None,
                  other_markets: list[Dataset] | None = None,
                  config: ValidationConfig = ValidationConfig(),
-                 sim: SimConfig = SimConfig()) -> GauntletResult:
+                 sim: SimConfig = SimConfig(), in_sample: Span | None = None) -> GauntletResult:
     """Every stage, statistic, gate and the score for `strategy` on `dataset`.
+
+    `in_sample`: the bars the search saw (quant.gauntlet.splits.searched_span); out-of-sample
+    and walk-forward come strictly after them. None: the first `in_sample_fraction` of the
+    bars, for a strategy that no search of ours produced on this data.
 
     `trial_count`: distinct strategies the search evaluated on this history (N of the deflated
     Sharpe and MinBTL); `sharpe_variance`: variance of their per-bar Sharpe (0: unknown, the
@@ -212,12 +216,13 @@ def run_gauntlet(strategy: Strategy, dataset: Dataset, *, strategy_id: str = "",
     full_metrics = compute_metrics(full)
 
     lookback = strategy_lookback(strategy)
-    is_end = int(n * config.in_sample_fraction)
+    seen = in_sample or Span(0, int(n * config.in_sample_fraction))
+    entries = full.trades[:, T_ENTRY_IDX]
     holding = int(strategy.max_hold) if strategy.max_hold else _longest_holding(
-        full.trades[full.trades[:, T_ENTRY_IDX] < is_end])
+        full.trades[(entries >= seen.start) & (entries < seen.stop)])
     purge = max(config.min_purge_bars, lookback + holding)
     splits = make_splits(n, purge, config.in_sample_fraction, config.out_of_sample_fraction,
-                         config.walk_forward_windows)
+                         config.walk_forward_windows, in_sample=in_sample)
 
     stages = {name: _stage(name, strategy, signals, dataset, span, sim)
               for name, span in (("in_sample", splits.in_sample),

@@ -1,7 +1,7 @@
 """Fitness measurements: a genome's in-sample metrics and per-regime Sharpe.
 
 Evolution sees only the in-sample part of history (the first `in_sample` fraction, 60 % by
-default); validation owns the rest. Every evaluation path (in-process, the local process pool,
+default; `searched_range` names those bars); validation owns the bars after them. Every evaluation path (in-process, the local process pool,
 NATS workers) calls `InSampleEvaluator.evaluate_text` on the same bars, and results carry only
 finite floats, so the three paths agree bit for bit.
 """
@@ -22,6 +22,7 @@ from quant.metrics import compute_metrics
 from quant.gp.regimes import REGIMES, regime_labels, regime_sharpe
 from quant.signals import IndicatorCache, compile_signals
 from quant.sim import SimConfig, Workspace, simulate
+from schemas.evolution import BarRange
 
 IN_SAMPLE = 0.6
 
@@ -73,6 +74,23 @@ class GenomeResult:
 
 def in_sample_bars(n: int, fraction: float = IN_SAMPLE) -> int:
     return int(n * fraction)
+
+
+def searched_range(dataset: Dataset, in_sample: float = IN_SAMPLE,
+                   since: BarRange | None = None) -> BarRange:
+    """The bars a search on `dataset` reads (what InSampleEvaluator keeps): open times in ns,
+    both inclusive, and their count. `since`: what the search saw before it moved on to this
+    data (its population still carries what those bars taught it): the range covers both and
+    counts each bar once."""
+    n = in_sample_bars(len(dataset), in_sample)
+    if n < 1:
+        raise ValueError(f"{len(dataset)} bars leave no in-sample bar to search")
+    t = dataset.time_ms[:n].astype(np.int64) * 1_000_000
+    start, end = int(t[0]), int(t[-1])
+    if since is None:
+        return BarRange(start=start, end=end, bars=n)
+    new = int(np.count_nonzero((t < since.start) | (t > since.end)))
+    return BarRange(start=min(start, since.start), end=max(end, since.end), bars=since.bars + new)
 
 
 def dataset_digest(ds: Dataset) -> str:

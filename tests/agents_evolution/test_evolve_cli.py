@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from marketdata.datasets import load_dataset
 from organism.cli.main import main
 from quant.dsl import parse_strategy
 from quant.genome import strategy_hash
@@ -22,6 +23,9 @@ def test_same_seed_same_json_with_one_or_two_workers(tmp_path, capsys):
     report = json.loads(a)
     assert report["trial_count"] >= 12 and report["sharpe_variance"] > 0
     assert report["in_sample_bars"] == 1200
+    t = load_dataset("planted:seed=2,bars=2000").time_ms  # the bars searched: validation's
+    assert report["searched"] == {"start": int(t[0]) * 10**6, "end": int(t[1199]) * 10**6,
+                                  "bars": 1200}
     hof = report["hall_of_fame"]
     assert 1 <= len(hof) <= 4
     for m in hof:

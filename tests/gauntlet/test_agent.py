@@ -1,5 +1,6 @@
 """The validation agent on a real nats-server: candidates in on `evo.candidate`, reports out on
-`val.report.{strategy_id}`, two agents sharing one durable consumer."""
+`val.report.{strategy_id}`, two agents sharing one durable consumer; a bred candidate without
+the bars its search saw is refused, not guessed."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from bus import subjects
 from bus.connection import Bus, ConnectOptions
 from bus.jetstream import provision
 from bus.runtime import run_agent
+from marketdata.datasets import load_dataset
+from quant.gp.fitness import searched_range
 from settings import MetricsSection, OrganismSection, default_config
 from schemas import PerformanceMetrics, StrategyCandidate, ValidationReport
 from tests.bus.helpers import eventually
@@ -22,13 +25,17 @@ DSL = ("(strategy (long-entry (> close (sma close {w}))) (long-exit (< close (sm
        " (size (fixed 0.5)))")
 
 
-def candidate(i: int, dsl: str | None = None) -> StrategyCandidate:
+DATA = "synthetic:seed=5,bars=4000"
+
+
+def candidate(i: int, dsl: str | None = None, searched: bool = True) -> StrategyCandidate:
     now = time.time_ns()
     return StrategyCandidate(
         ts_event=now, ts_init=now, strategy_id=f"gp_{i}_0000000{i}", algorithm_type="gp",
         generation=i, genome_hash=f"{i:064d}", dsl=dsl or DSL.format(w=10 + 5 * i), coin="BTC",
-        interval="1h", data_spec="synthetic:seed=5,bars=4000", in_sample=PerformanceMetrics(),
-        trial_count=50, sharpe_variance=0.0, family="sma-trend")
+        interval="1h", data_spec=DATA, in_sample=PerformanceMetrics(),
+        trial_count=50, sharpe_variance=0.0, family="sma-trend",
+        searched=searched_range(load_dataset(DATA)) if searched else None)
 
 
 async def test_candidates_published_on_the_bus_come_back_as_reports(nats_server, tmp_path):
@@ -51,9 +58,10 @@ async def test_candidates_published_on_the_bus_come_back_as_reports(nats_server,
                                   message_type=ValidationReport)
         sent = [candidate(i) for i in range(1, 5)]
         broken = candidate(9, dsl="(strategy (long-entry (> close (sma close 0))))")
-        for c in [*sent, broken]:
+        unknown = candidate(8, searched=False)  # as an evolution agent older than `searched`
+        for c in [*sent, broken, unknown]:
             await bus.publish_durable(subjects.evo_candidate(), c, msg_id=c.strategy_id)
-        await eventually(lambda: len(reports) == 5, timeout=60, what="five reports")
+        await eventually(lambda: len(reports) == 6, timeout=60, what="six reports")
         await sub.unsubscribe()
 
         for c in sent:
@@ -65,10 +73,13 @@ async def test_candidates_published_on_the_bus_come_back_as_reports(nats_server,
             assert rep.trial_count == 50 and 0 <= rep.score <= 100 and rep.reasons
         bad = reports[broken.strategy_id]
         assert bad.verdict == "fail" and bad.reasons[0].startswith("not validated:")
+        refused = reports[unknown.strategy_id]
+        assert refused.verdict == "fail" and not refused.stages
+        assert "names no searched bar range" in refused.reasons[0]
 
         # every report stored once in the VALIDATION stream, and kept on disk for `report`
         info = await bus.js.stream_info("VALIDATION")
-        assert info.state.messages == 5
+        assert info.state.messages == 6
         store = StrategyStore(tmp_path / "strategies")
         assert set(store.ids()) == {c.strategy_id for c in sent}
         assert store.get(sent[0].strategy_id).report == reports[sent[0].strategy_id]

@@ -4,6 +4,7 @@ and runs the minimal validated -> paper rule for evolved ones."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 
 import msgspec
@@ -12,7 +13,9 @@ from agents.validation.agent import ValidationAgent
 from bus import subjects
 from bus.registry import Registry, RegistrySection
 from bus.runtime import run_agent
-from schemas import PerformanceMetrics, StrategyCandidate, ValidationReport
+from marketdata.datasets import load_dataset
+from quant.gp.fitness import searched_range
+from schemas import BarRange, PerformanceMetrics, StrategyCandidate, ValidationReport
 from settings import MetricsSection, OrganismSection, default_config
 from tests.bus.helpers import eventually
 from tests.registry.conftest import connect
@@ -24,12 +27,19 @@ ORACLE = ("(strategy (long-entry (> close (sma close 48))) (long-exit (< close (
           " (size (fixed {size})))")
 
 
+@functools.cache
+def searched(data: str) -> BarRange:
+    """The bars an evolution search on `data` reads (what a bred candidate carries)."""
+    return searched_range(load_dataset(data))
+
+
 def candidate(sid: str, data: str, size: float, kind: str = "gp") -> StrategyCandidate:
     now = time.time_ns()
     return StrategyCandidate(
         ts_event=now, ts_init=now, strategy_id=sid, algorithm_type=kind, generation=3,
         genome_hash=sid.ljust(64, "0"), dsl=ORACLE.format(size=size), coin="BTC", interval="1h",
-        data_spec=data, in_sample=PerformanceMetrics(), trial_count=1 if kind == "user" else 20)
+        data_spec=data, in_sample=PerformanceMetrics(), trial_count=1 if kind == "user" else 20,
+        searched=None if kind == "user" else searched(data))
 
 
 async def test_passing_candidates_enter_the_registry_and_fill_paper_slots(nats_server, tmp_path):
