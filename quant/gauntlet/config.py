@@ -15,9 +15,11 @@ Positive = Annotated[int, msgspec.Meta(ge=1)]
 
 
 class ValidationConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    # splits: in-sample = the first in_sample_fraction of history (what evolution sees), then
-    # out-of-sample, then walk-forward; each after a purge gap of at least the longest look-back
-    # plus the longest holding period (and at least min_purge_bars)
+    # splits: in-sample = the bars the candidate's search saw (its `searched` range; without
+    # one, the first in_sample_fraction of history, what a search on it reads), then
+    # out-of-sample and walk-forward from the bars after it, out_of_sample_fraction : the rest;
+    # each after a purge gap of at least the longest look-back plus the longest holding period
+    # (and at least min_purge_bars)
     in_sample_fraction: Fraction = 0.6
     out_of_sample_fraction: Fraction = 0.2
     min_purge_bars: Annotated[int, msgspec.Meta(ge=0)] = 0
