@@ -24,8 +24,8 @@ from quant.gp.planted import planted_from_options
 from quant.synth import generate, parse_options
 
 DATA_SPECS = ("synthetic[:seed=S,bars=N,interval=I,mode=noise|edge|regimes,edge=SHARPE,...], "
-              "planted[:seed=S,bars=N,edge=SHARPE,window=W], csv:PATH (an OHLCV CSV) or "
-              "store:COIN/INTERVAL (the candle store, e.g. store:BTC/1h)")
+              "planted[:seed=S,bars=N,edge=SHARPE,window=W], csv:PATH (an OHLCV or Binance "
+              "kline CSV) or store:COIN/INTERVAL (the candle store, e.g. store:BTC/1h)")
 
 __all__ = ["DATA_SPECS", "DataSpecError", "load_csv", "load_dataset", "load_store",
            "store_funding"]
@@ -36,10 +36,10 @@ def load_dataset(spec: str, data_dir: str | Path = "data") -> Dataset:
     spec and the fix when it cannot be loaded. `data_dir` is only read for `store:`."""
     kind, _, rest = spec.partition(":")
     if kind in ("synthetic", "planted"):
-        make = (lambda text: generate(parse_options(text)).dataset) if kind == "synthetic" \
-            else planted_from_options
         try:
-            return make(rest)
+            if kind == "synthetic":
+                return generate(parse_options(rest)).dataset
+            return planted_from_options(rest)
         except ValueError as exc:
             raise DataSpecError(f"{spec}: {exc}") from None
     if kind == "csv" and rest:

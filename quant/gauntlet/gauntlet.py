@@ -216,7 +216,7 @@ def run_gauntlet(strategy: Strategy, dataset: Dataset, *, strategy_id: str = "",
     full_metrics = compute_metrics(full)
 
     lookback = strategy_lookback(strategy)
-    seen = in_sample or Span(0, int(n * config.in_sample_fraction))
+    seen = in_sample if in_sample is not None else Span(0, int(n * config.in_sample_fraction))
     entries = full.trades[:, T_ENTRY_IDX]
     holding = int(strategy.max_hold) if strategy.max_hold else _longest_holding(
         full.trades[(entries >= seen.start) & (entries < seen.stop)])

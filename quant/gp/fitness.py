@@ -1,9 +1,10 @@
 """Fitness measurements: a genome's in-sample metrics and per-regime Sharpe.
 
 Evolution sees only the in-sample part of history (the first `in_sample` fraction, 60 % by
-default; `searched_range` names those bars); validation owns the bars after them. Every evaluation path (in-process, the local process pool,
-NATS workers) calls `InSampleEvaluator.evaluate_text` on the same bars, and results carry only
-finite floats, so the three paths agree bit for bit.
+default; `searched_range` names those bars); validation owns the bars after them. Every
+evaluation path (in-process, the local process pool, NATS workers) calls
+`InSampleEvaluator.evaluate_text` on the same bars, and results carry only finite floats, so the
+three paths agree bit for bit.
 """
 
 from __future__ import annotations
