@@ -90,8 +90,11 @@ async def test_killed_and_restarted_mid_session(nats_server, bus, tmp_path):
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)
-        await sub.unsubscribe()
     intents = await stored_intents(bus)
+    # the core subscriber hears every publish, re-sends included; let it catch up
+    await eventually(lambda: {x.intent_id for x in heard} >= {x.intent_id for x in intents},
+                     what="every stored intent heard")
+    await sub.unsubscribe()
     decided = {}
     for it in intents:
         decided.setdefault((it.strategy_id, it.bar_time), []).append(it.intent_id)
