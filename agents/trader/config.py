@@ -19,7 +19,7 @@ class TraderConfig(Section):
     blocked_coins: list[str] = msgspec.field(default_factory=list)
     # Bars of stored history the signals are computed over (0 = all of the store). Signals equal
     # the backtest's on the same bars; an EMA's warm-up is forgotten after a few times its window.
-    history_bars: Annotated[int, msgspec.Meta(ge=0)] = 20_000
+    history_bars: Annotated[int, msgspec.Meta(ge=0)] = 10_000
     # The venue's minimum order value (USD): smaller differences wait (closes go reduce-only).
     min_notional_usd: str = "10"
     # The backtest's assumptions, for the stops' entry price before a fill is heard and for the

@@ -4,8 +4,9 @@ closed candle as it comes, and the compiled signals of its strategies at the las
 Signals are compiled by quant.signals.compile_signals, the backtest's own entry point, over the
 whole history held (from its first bar), so a decision equals the backtest's run on the same bars
 (recursive indicators such as EMA included). The history starts at the first stored bar within
-`history_bars` of the first live candle and keeps growing; when it reaches twice that, the
-older half is dropped (an EMA forgets its start within a few times its window).
+`history_bars` of the first live candle and keeps growing; when it is a tenth longer, the oldest
+bars are dropped back to `history_bars` (an EMA forgets its start within a few times its window:
+after 10,000 bars a 500-bar EMA's start weighs less than 1e-17 of its value).
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class MarketHistory:
         last = self.last_open_ms
         if last is not None and bar.open_ms <= last:
             return False
-        if self.history_bars and self.n >= 2 * self.history_bars:
+        if self.history_bars and self.n >= self.history_bars + max(100, self.history_bars // 10):
             keep = self.history_bars
             for arr in self._cols.values():
                 arr[:keep] = arr[self.n - keep:self.n]

@@ -179,3 +179,20 @@ def test_nan_size_never_enters():
     m, d = on_close(Model(), Bar(H, 1, 1, 1, 1), BarSignals(True, False, False, False, math.nan),
                     Exits(), H)
     assert m.side == 0 and not d.entered
+
+
+def test_the_history_keeps_its_bound_and_its_last_bars():
+    from agents.trader.history import MarketHistory
+
+    ds = synthetic(seed=1, bars=400, interval="1h")
+    m = MarketHistory("BTC", "1h", history_bars=200)
+    assert m.seed(ds, int(ds.time_ms[300])) == 200
+    assert m.bar(0).open_ms == int(ds.time_ms[100])
+    for i in range(300, 400):
+        assert m.append(Bar(int(ds.time_ms[i]), ds.open[i], ds.high[i], ds.low[i], ds.close[i]),
+                        float(ds.volume[i]))
+        assert 200 <= len(m) <= 300
+    assert not m.append(m.bar(-1), 1.0)  # the same bar again
+    assert m.bar(-1).open_ms == int(ds.time_ms[399])
+    view = m.dataset()
+    assert np.array_equal(view.close, ds.close[400 - len(m):])
