@@ -91,17 +91,11 @@ def _now() -> int:
 
 
 async def _connect(config, url: str, name: str):
-    from bus.connection import Bus, ConnectOptions
+    """As the operator (the data folder's password; anonymous on an open broker)."""
+    from bus.connection import Bus
+    from bus.credentials import operator_options
 
-    try:  # as the operator when the broker enforces permissions (bus/credentials.py)
-        from bus.credentials import operator_options
-
-        opts = operator_options(config, url, name, initial_attempts=2)
-    except ImportError:
-        n = config.nats
-        opts = ConnectOptions(url=url, name=name, connect_timeout_s=n.connect_timeout_s,
-                              request_timeout_s=n.request_timeout_s, initial_attempts=2)
-    return await Bus.connect(opts)
+    return await Bus.connect(operator_options(config, url, name, initial_attempts=2))
 
 
 def _run(args, command: str, body) -> int:
