@@ -15,22 +15,43 @@ import sys
 import time
 from pathlib import Path
 
+from organism.cli import fmt
+from organism.cli.common import DATA_HELP
+
+FEW_TRADES = 30  # a hall-of-fame member with fewer in-sample trades gets a warning
+COLUMNS_HELP = """\
+Hall of fame columns (in-sample: the first 60 % of the data, all that evolution sees):
+  score     what selection maximises: Sharpe - max drawdown - 0.05 x size
+            (Sharpe units; fewer than --min-trades trades scores below -2)
+  Sharpe    annualised Sharpe ratio of the in-sample backtest, after costs
+  max DD    worst fall from a peak of equity
+  trades    round trips in-sample; win rate: share with a positive PnL
+  size      nodes in the strategy's rule trees: its complexity (smaller is simpler)
+evals/s: strategies backtested per second over the whole run.
+Every figure is in-sample and the best of many trials: validate before trusting any."""
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "evolve",
         help="breed strategies by genetic programming on a dataset (offline, no broker)",
-        description="Strongly-typed GP over the primitive catalogue; fitness on the first 60 %% "
-        "of the data only. Prints the hall of fame and writes OUT/evolution.json.",
+        description="Strongly-typed GP over the primitive catalogue; fitness on the first 60 % "
+        "of the data only. Prints the hall of fame and writes OUT/evolution.json and each "
+        "strategy as OUT/strategies/ID.dsl; validate them with `organism validate --from "
+        "OUT/evolution.json --all` (the run's trial count goes with them).",
+        epilog=COLUMNS_HELP,
     )
-    p.add_argument("--data", required=True, metavar="SPEC",
-                   help="synthetic[:seed=S,bars=N] | planted[:seed=S,bars=N,edge=E,window=W] | "
-                   "csv:PATH | store:COIN/INTERVAL")
-    p.add_argument("--generations", type=int, default=30, metavar="G")
-    p.add_argument("--population", type=int, default=64, metavar="P", help="per island")
-    p.add_argument("--islands", type=int, default=1, metavar="K")
-    p.add_argument("--seed", type=int, default=0, metavar="S")
-    p.add_argument("--out", default="evolution-out", metavar="DIR")
+    p.add_argument("--data", required=True, metavar="SPEC", help=DATA_HELP)
+    p.add_argument("--generations", type=int, default=30, metavar="G",
+                   help="generations to breed")
+    p.add_argument("--population", type=int, default=64, metavar="P",
+                   help="individuals per island (at least 4)")
+    p.add_argument("--islands", type=int, default=1, metavar="K",
+                   help="populations bred side by side, exchanging migrants")
+    p.add_argument("--seed", type=int, default=0, metavar="S",
+                   help="random seed: the same seed gives the same run")
+    p.add_argument("--out", default="evolution-out", metavar="DIR",
+                   help="folder for evolution.json and strategies/*.dsl (created if missing)")
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="evaluation processes (default: every core)")
     p.add_argument("--seed-strategies", metavar="DIR",
@@ -42,16 +63,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--template", default="trend-filter", metavar="NAME",
                    help="the template the ga mode tunes (a built-in name or a .dsl file)")
     p.add_argument("--selection", choices=("double-tournament", "nsga2"),
-                   default="nsga2")
-    p.add_argument("--min-trades", type=int, default=30, metavar="N")
-    p.add_argument("--hall-of-fame", type=int, default=10, metavar="N")
+                   default="nsga2", help="how parents are chosen")
+    p.add_argument("--min-trades", type=int, default=30, metavar="N",
+                   help="in-sample trades below which a strategy's score is a penalty")
+    p.add_argument("--hall-of-fame", type=int, default=10, metavar="N",
+                   help="best distinct strategies kept and printed")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=run)
 
 
-def _fail(message: str) -> int:
-    print(f"organism evolve: {message}", file=sys.stderr)
-    return 2
+def _fail(message: str, code: int = 2) -> int:
+    return fmt.fail("evolve", message, code)
 
 
 def _positive(args) -> str | None:
@@ -66,23 +88,20 @@ def _positive(args) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from marketdata.datasets import DataSpecError, load_dataset
+    from quant.data import DataSpecError
     from quant.dsl import DslError, parse_strategy
     from quant.gp.fitness import in_sample_bars
     from quant.gp.pool import LocalPool
     from quant.gp.search import Search, SearchConfig
     from quant.gp.seeding import TEMPLATES, parse_seed_texts, template, template_strategies
 
-    problem = _positive(args)
+    from organism.cli.common import load_data
+
+    problem = _positive(args) or fmt.check_output_dir(args.out, "--out")
     if problem:
         return _fail(problem)
     try:
-        data_dir = Path("data")
-        if args.data.startswith("store:"):
-            from organism.cli.common import config_from
-
-            data_dir = config_from(args).data_dir
-        dataset = load_dataset(args.data, data_dir)
+        dataset = load_data(args, args.data)
     except DataSpecError as exc:
         return _fail(str(exc))
     n_in = in_sample_bars(len(dataset))
@@ -110,6 +129,10 @@ def run(args: argparse.Namespace) -> int:
             else:
                 return _fail(f"--template {args.template!r}: not a file nor one of "
                              f"{', '.join(TEMPLATES)}")
+            if not args.quiet:
+                print(f"ga mode: tuning the numbers of template {args.template!r} (choose "
+                      f"another with --template: {', '.join(TEMPLATES)} or a .dsl file)",
+                      file=sys.stderr)
     except DslError as exc:
         return _fail(str(exc))
     config = SearchConfig(
@@ -121,10 +144,19 @@ def run(args: argparse.Namespace) -> int:
     with LocalPool(dataset, workers=args.workers) as pool:
         evaluated, elapsed = _drive(search, pool, args.generations, args.quiet)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    report = _report(search, args, dataset, n_in)
-    (out / "evolution.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-    _print_hall(search, report, evaluated / max(elapsed, 1e-9), out / "evolution.json")
+    path = out / "evolution.json"
+    report = _report(search, args, dataset, n_in, path)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "strategies").mkdir(exist_ok=True)
+        path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+        for m in report["hall_of_fame"]:
+            header = dsl_header(m["strategy_id"], m["rank"], path, report["trial_count"])
+            (out / m["dsl_file"]).write_text(header + m["dsl"] + "\n")
+    except OSError as exc:  # checked before the search; the disk may still fill up
+        return _fail(f"cannot write {path}: {exc.strerror or exc}", 1)
+    _remember(args, report, path)
+    _print_hall(report, evaluated / max(elapsed, 1e-9), path)
     return 0
 
 
@@ -134,9 +166,9 @@ def _drive(search, pool, generations: int, quiet: bool) -> int:
 
     console = Console(stderr=True)
     evaluated, elapsed = 0, 0.0
-    columns = (TextColumn("generation"), MofNCompleteColumn(), BarColumn(),
-               TextColumn("best {task.fields[best]:>7.3f}  median {task.fields[median]:>7.3f}  "
-                          "{task.fields[eps]:>6.0f} evals/s  trials {task.fields[trials]}"),
+    columns = (TextColumn("gen"), MofNCompleteColumn(), BarColumn(bar_width=12),
+               TextColumn("best {task.fields[best]:>6.2f} median {task.fields[median]:>6.2f} "
+                          "{task.fields[eps]:>5,.0f} evals/s {task.fields[trials]:,} tried"),
                TimeElapsedColumn())
     with Progress(*columns, console=console, disable=quiet, transient=False) as progress:
         task = progress.add_task("evolve", total=generations, best=float("nan"),
@@ -148,7 +180,7 @@ def _drive(search, pool, generations: int, quiet: bool) -> int:
             evaluated += len(requests)
             dt = time.perf_counter() - t0
             elapsed += dt
-            eps = len(requests) / max(dt, 1e-9)
+            eps = evaluated / max(elapsed, 1e-9)  # the run's rate, as the final table says
             progress.update(task, advance=1, best=stats.best, median=stats.median, eps=eps,
                             trials=stats.trials)
     return evaluated, elapsed
@@ -168,16 +200,23 @@ def _searched(dataset) -> dict:
     return {"start": seen.start, "end": seen.end, "bars": seen.bars}
 
 
-def _report(search, args, dataset, n_in: int) -> dict:
+def _report(search, args, dataset, n_in: int, path: Path) -> dict:
+    from agents.evolution.runs import family_of
+
     members = []
-    for m in search.hof:
+    trials = search.trials.count
+    for rank, m in enumerate(search.hof, 1):
+        sid = m.strategy_id(search.algorithm_type)
         members.append({
-            "strategy_id": m.strategy_id(search.algorithm_type),
+            "rank": rank,
+            "strategy_id": sid,
             "genome_hash": m.key,
             "generation": m.generation,
+            "family": family_of(m.strategy),
             "score": _finite(m.score),
             "size": m.structure_size,
             "dsl": m.dsl,
+            "dsl_file": f"strategies/{sid}.dsl",
             "in_sample": {k: _finite(v) for k, v in m.result.metrics().items()},
             "regime_sharpe": m.result.regime_sharpe(),
             "regime_affinity": m.regime_affinity(),
@@ -193,29 +232,62 @@ def _report(search, args, dataset, n_in: int) -> dict:
         "population": args.population,
         "islands": args.islands,
         "selection": args.selection,
-        "trial_count": search.trials.count,
+        "trial_count": trials,
         "sharpe_variance": search.trials.sharpe_variance,
         "operator_rates": search.bandit.rates,
         "hall_of_fame": members,
     }
 
 
-def _print_hall(search, report: dict, eps: float, path: Path) -> None:
-    from rich.console import Console
-    from rich.table import Table
+def dsl_header(strategy_id: str, rank: int, path: Path, trials: int) -> str:
+    """The comment that keeps an evolved strategy's id and origin with its text: `organism
+    validate --strategy FILE` reads the id back (while the rules still hash to it)."""
+    return (f"; strategy {strategy_id}: #{rank} of organism evolve, {path} ({trials} trials)\n"
+            f"; validate: organism validate --from {path} --rank {rank}\n")
 
-    table = Table(title=f"hall of fame — {report['trial_count']} distinct genomes tried "
-                  f"({eps:.0f} evals/s)", show_lines=True)
-    for col in ("#", "strategy", "score", "sharpe", "max dd", "trades", "win rate", "size"):
-        table.add_column(col, overflow="fold")
-    for i, m in enumerate(report["hall_of_fame"], 1):
+
+def _remember(args, report: dict, path: Path) -> None:
+    """Add the run to the data folder's index of runs (`runs_index`), so `organism validate`
+    recognises these strategies when given as lone files. Best effort: no config, no index."""
+    from settings import ConfigError
+
+    from organism.cli.common import config_from
+    from organism.cli.runs import add_run
+
+    try:
+        add_run(config_from(args).data_dir, path, report)
+    except (ConfigError, OSError):
+        pass
+
+
+def _print_hall(report: dict, eps: float, path: Path) -> None:
+    out = fmt.console()
+    hof = report["hall_of_fame"]
+    t = fmt.table(f"hall of fame: {len(hof)} best of {report['trial_count']:,} strategies tried "
+                  f"({eps:,.0f} evals/s), in-sample")
+    fmt.key_column(t, "#", right=True)
+    fmt.key_column(t, "strategy")
+    for col in ("score", "Sharpe", "max DD", "trades", "win rate", "size"):
+        fmt.key_column(t, col, right=True)
+    few = []
+    for m in hof:
         ins = m["in_sample"]
-        table.add_row(str(i), m["strategy_id"], f"{m['score']:.3f}", f"{ins['sharpe']:.2f}",
-                      f"{ins['max_drawdown']:.1%}", str(int(ins["trades"])),
-                      f"{ins['win_rate']:.0%}", str(m["size"]))
-    console = Console()
-    console.print(table)
-    for i, m in enumerate(report["hall_of_fame"], 1):
-        console.print(f"\n[bold]#{i} {m['strategy_id']}[/bold]")
-        console.print(m["dsl"], markup=False, highlight=False, soft_wrap=True)
-    console.print(f"\nwritten: {path} (in-sample metrics only: validate before trusting any)")
+        trades = int(ins["trades"] or 0)
+        if trades < FEW_TRADES:
+            few.append((m["rank"], trades))
+        t.add_row(str(m["rank"]), m["strategy_id"], fmt.num(m["score"]), fmt.num(ins["sharpe"]),
+                  fmt.pct(ins["max_drawdown"], sign=False), f"{trades:,}",
+                  fmt.pct(ins["win_rate"], 0, sign=False), str(m["size"]))
+    out.print(t)
+    out.print("score: what selection maximises (Sharpe - drawdown - 0.05 x size); size: nodes "
+              "in the rules, smaller is simpler. More in `organism evolve --help`.",
+              soft_wrap=False)
+    for m in hof:
+        out.print(f"\n[bold]#{m['rank']} {m['strategy_id']}[/bold]")
+        out.print(m["dsl"], markup=False, highlight=False, soft_wrap=True)
+    out.print(f"\nwritten: {path} and {path.parent / 'strategies'}/*.dsl (in-sample figures "
+              "only: validate before trusting any)", soft_wrap=True)
+    out.print(f"next: organism validate --from {path} --all", soft_wrap=True, markup=False)
+    for rank, trades in few:
+        print(f"warning: #{rank} made only {trades} trades in-sample: its Sharpe is mostly "
+              f"noise at that count (raise --min-trades or use more data)", file=sys.stderr)

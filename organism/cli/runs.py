@@ -34,12 +34,14 @@ class Member:
     data: str
     trial_count: int
     sharpe_variance: float
+    searched: dict | None = None  # the bars the search saw: {start, end (ns), bars}
 
 
 def add_run(data_dir: Path, path: Path, report: dict) -> None:
     line = {
         "path": str(Path(path).resolve()), "data": report["data"],
         "trial_count": report["trial_count"], "sharpe_variance": report["sharpe_variance"],
+        "searched": report.get("searched"),
         "members": {m["genome_hash"]: [m["strategy_id"], m["rank"], m.get("family", "")]
                     for m in report["hall_of_fame"]},
     }
@@ -62,7 +64,8 @@ def find(data_dir: Path, genome_hash: str) -> Member | None:
         if hit:
             sid, rank, family = hit
             return Member(sid, int(rank), "", family, genome_hash, run["path"], run["data"],
-                          int(run["trial_count"]), float(run["sharpe_variance"]))
+                          int(run["trial_count"]), float(run["sharpe_variance"]),
+                          run.get("searched"))
     return None
 
 
@@ -104,5 +107,5 @@ def members(run: dict, rank: int | None, every: bool) -> list[Member]:
         chosen = [hof[k - 1]]
     return [Member(m["strategy_id"], int(m.get("rank", i)), m["dsl"], m.get("family", ""),
                    m.get("genome_hash", ""), run["_path"], run["data"], int(run["trial_count"]),
-                   float(run.get("sharpe_variance") or 0.0))
+                   float(run.get("sharpe_variance") or 0.0), run.get("searched"))
             for i, m in enumerate(hof, 1) if m in chosen]

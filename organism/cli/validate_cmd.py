@@ -36,6 +36,7 @@ class Job:
     variance: float | None
     family: str
     notes: list[str]
+    searched: dict | None = None  # a bred strategy's in-sample bars (the run's `searched`)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -138,6 +139,7 @@ def _job_from_strategy(args, config) -> Job:
         if not data:
             raise ValueError("--data SPEC is needed with a strategy file")
         notes = []
+        searched = None
         trials, variance, family = args.trials, args.sharpe_variance, args.family or ""
         if known and known.data == data:
             if trials is None:
@@ -150,11 +152,12 @@ def _job_from_strategy(args, config) -> Job:
                     f"is optimistic. Use `organism validate --from {known.run_path} --rank "
                     f"{known.rank}` (or --trials {known.trial_count})")
             family = args.family if args.family is not None else known.family
+            searched = known.searched
         elif trials is None:
             notes.append("no trial count given: the deflated Sharpe assumes this strategy was "
                          "the only one tried (N = 1), the most optimistic case. If it came from "
                          "a search, give --trials N or use --from OUT/evolution.json")
-        return Job(sid, text, data, trials, variance, family, notes)
+        return Job(sid, text, data, trials, variance, family, notes, searched)
     stored = stored_by_id(store, args.strategy)
     if stored is None:
         raise ValueError(f"{args.strategy!r} is neither a strategy file nor a strategy id in "
@@ -193,10 +196,12 @@ def _jobs_from_run(args, every: bool = False) -> list[Job]:
         if args.trials is not None and args.trials < m.trial_count:
             notes.append(f"--trials {args.trials} is below the run's {m.trial_count:,} trials: "
                          f"the deflated Sharpe is optimistic")
-        jobs.append(Job(m.strategy_id, m.dsl, args.data or m.data,
+        data = args.data or m.data
+        jobs.append(Job(m.strategy_id, m.dsl, data,
                         args.trials if args.trials is not None else m.trial_count,
                         args.sharpe_variance if args.sharpe_variance is not None
-                        else m.sharpe_variance, family, notes))
+                        else m.sharpe_variance, family, notes,
+                        m.searched if data == m.data else None))
     return jobs
 
 
@@ -220,15 +225,19 @@ def _seed_families(validator, jobs: list[Job]) -> None:
 
 
 def _validate(validator, job: Job):
-    from schemas import PerformanceMetrics, StrategyCandidate
+    from schemas import BarRange, PerformanceMetrics, StrategyCandidate
 
     now = time.time_ns()
+    searched = None if not job.searched else BarRange(
+        start=int(job.searched["start"]), end=int(job.searched["end"]),
+        bars=int(job.searched["bars"]))
     cand = StrategyCandidate(
         ts_event=now, ts_init=now, strategy_id=job.strategy_id,
         algorithm_type=job.strategy_id.split("_")[0], generation=0,
         genome_hash=job.strategy_id.rsplit("_", 1)[-1], dsl=job.dsl, coin=_coin(job.data),
         interval="", data_spec=job.data, in_sample=PerformanceMetrics(),
-        trial_count=job.trials or 1, sharpe_variance=job.variance or 0.0, family=job.family)
+        trial_count=job.trials or 1, sharpe_variance=job.variance or 0.0, family=job.family,
+        searched=searched)
     return validator.validate(cand, now)
 
 
