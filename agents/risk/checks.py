@@ -117,9 +117,6 @@ def _check(state: RiskState, intent: OrderIntent, now: Now) -> dict[str, str]:
         if entry is None:
             raise Deny(R.UNKNOWN_STRATEGY, f"{sid} is not in the registry (the strategy id "
                        f"{OPERATOR!r} is reserved for `organism order`)")
-        if entry.account != account:
-            raise Deny(R.WRONG_ACCOUNT, f"{sid} is in stage {entry.stage}, which trades the "
-                       f"{entry.account} account, not {account}")
 
     book = state.book(account)
     quote = state.market.quotes.get(coin)
@@ -136,6 +133,12 @@ def _check(state: RiskState, intent: OrderIntent, now: Now) -> dict[str, str]:
     if intent.reduce_only and not reduces(a_before, delta):
         raise Deny(R.INVALID_ORDER, f"reduce-only {intent.side} {intent.size} {coin} would not "
                    f"reduce the account's position {a_before}", **numbers)
+    if entry is not None and entry.account != account and not reduction:
+        # A strategy that moved (paper -> live, or back) may still close what it holds on the
+        # account it left; it may add nothing there.
+        raise Deny(R.WRONG_ACCOUNT, f"{sid} is in stage {entry.stage}, which trades the "
+                   f"{entry.account} account, not {account}; only reductions of what it still "
+                   f"holds on {account} pass", **numbers)
 
     trading, cause, breaker, _ = trading_state(state, account, now)
     if trading == "HALTED":

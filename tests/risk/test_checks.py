@@ -78,6 +78,15 @@ def test_wrong_account():
     assert reason(state, intent(account="live")) == R.WRONG_ACCOUNT
 
 
+def test_a_strategy_that_moved_accounts_may_close_what_it_left_behind():
+    state = _filled(ready_state(), "0.02")  # holds 0.02 BTC on paper
+    promoted = entry(stage="live", account="live")
+    state = dataclasses.replace(state, registry={SID: promoted})
+    assert reason(state, intent("0.01")) == R.WRONG_ACCOUNT  # no more on paper
+    assert reason(state, intent("0.03", "sell")) == R.WRONG_ACCOUNT  # nor a flip to short
+    assert reason(state, intent("0.02", "sell")) == "approved"  # closing is fine
+
+
 def test_subject_must_match_the_intent():
     state = ready_state()
     _, d, _ = engine.on_intent(state, intent(strategy_id=OPERATOR), f"order.intent.paper.{SID}",
