@@ -27,16 +27,29 @@ async def test_positions_and_orders(nats_server, bus, sim, data_dir, capsys):
         await eventually(lambda: any(o.origin == "protective" and o.acked
                                      for o in running.agent.orders.values()))
         url = nats_server.url
-        code, out = await run_cli(capsys, "positions", "--json", "--url", url)
-        assert code == 0
-        paper = json.loads(out)["accounts"]["paper"]
+
+        async def position_kept() -> dict | None:  # KV is written just after the publish
+            code, out = await run_cli(capsys, "positions", "--json", "--url", url)
+            assert code == 0
+            accounts = json.loads(out)["accounts"]
+            return accounts if accounts["paper"]["positions"] and accounts["paper"]["equity"] \
+                else None
+
+        accounts = await eventually(position_kept, what="the position in KV")
+        paper = accounts["paper"]
         assert [p["size"] for p in paper["positions"]] == ["0.3"]
         assert Decimal(paper["net_transfers"]) == 10000 and Decimal(paper["equity"]) > 9990
-        assert json.loads(out)["accounts"]["live"]["positions"] == []
+        assert accounts["live"]["positions"] == []
 
-        code, out = await run_cli(capsys, "orders", "--json", "--account", "paper", "--url", url)
-        orders = json.loads(out)["orders"]
-        assert code == 0 and {o["origin"] for o in orders} == {"intent", "protective"}
+        async def orders_kept() -> list | None:
+            code, out = await run_cli(capsys, "orders", "--json", "--account", "paper",
+                                      "--url", url)
+            assert code == 0
+            orders = json.loads(out)["orders"]
+            return orders if {(o["origin"], o["status"]) for o in orders} == {
+                ("intent", "filled"), ("protective", "accepted")} else None
+
+        orders = await eventually(orders_kept, what="both orders in KV")
         intent = [o for o in orders if o["origin"] == "intent"][0]
         assert intent["status"] == "filled" and intent["filled"] == "0.3"
         assert intent["strategy_id"] == "s1"

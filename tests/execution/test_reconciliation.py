@@ -36,7 +36,7 @@ async def test_orders_and_fills_by_hand_are_reported(nats_server, bus, sim, data
         fills = await eventually(lambda: [f for f in rec.of(OrderFilled)
                                           if f.source == "reconciled"], what="its fill")
         assert fills[0].strategy_id == "" and fills[0].size == Decimal("0.01")
-        assert [e for e in rec.of(ReconciliationEvent, kind="missed_fill")]
+        await eventually(lambda: rec.of(ReconciliationEvent, kind="missed_fill"))
         await eventually(lambda: [p for p in rec.of(PositionReport, coin="ETH")
                                   if p.size == Decimal("0.01")], what="the position")
         runs = running.agent.reconciler.runs  # two more reconciliations: reported once

@@ -39,8 +39,8 @@ async def test_a_stop_protects_the_position_while_execution_is_down(nats_server,
         fills = await eventually(lambda: [f for f in rec.of(OrderFilled)
                                           if f.source == "reconciled" and f.side == "sell"])
         assert fills[0].size == Decimal("0.5")
-        events = rec.of(ReconciliationEvent, kind="missed_fill")
-        assert any("protective stop" in e.detail for e in events)
+        await eventually(lambda: any("protective stop" in e.detail for e in
+                                     rec.of(ReconciliationEvent, kind="missed_fill")))
         await eventually(lambda: [p for p in rec.of(PositionReport, coin="ETH") if p.size == 0])
         assert not venue_stops(sim, address)
         running.agent.reconciler.soon()
