@@ -195,7 +195,10 @@ class ExecutionAgent(Placing, Fills, Agent):
                 await self.reconciler.setup()
                 await self.reconciler.run(start=True)
                 break
-            except (TemporaryError, VenueError) as exc:
+            except Exception as exc:  # the venue (or the broker) not answering: fail closed
+                if not isinstance(exc, (TemporaryError, VenueError)):
+                    logger.opt(exception=exc).warning("{}: reconciliation at start failed",
+                                                      self.name)
                 if time.monotonic() > deadline and not alarmed:
                     alarmed = True
                     self.ctx.bus.metrics.error("reconcile")
@@ -256,17 +259,21 @@ class ExecutionAgent(Placing, Fills, Agent):
         next_vpn = next_budget = next_dead_man = 0.0
         while True:
             now = time.monotonic()
-            if now >= next_vpn:
-                await self.vpn.check()
-                self.refresh_state()
-                next_vpn = now + cfg.vpn_check_interval_s
-            if now >= next_budget:
-                await self.refresh_budget()
-                next_budget = now + cfg.rate_limit_refresh_s
-            if cfg.dead_man_s and now >= next_dead_man and self.ready.is_set():
-                await self.arm_dead_man()
-                next_dead_man = now + cfg.dead_man_s / 3
-            await self.watch_unacked()
+            try:
+                if now >= next_vpn:
+                    await self.vpn.check()
+                    self.refresh_state()
+                    next_vpn = now + cfg.vpn_check_interval_s
+                if now >= next_budget:
+                    await self.refresh_budget()
+                    next_budget = now + cfg.rate_limit_refresh_s
+                if cfg.dead_man_s and now >= next_dead_man and self.ready.is_set():
+                    await self.arm_dead_man()
+                    next_dead_man = now + cfg.dead_man_s / 3
+                await self.watch_unacked()
+            except Exception:  # the broker or the venue briefly away: the next round retries
+                self.ctx.bus.metrics.error("guards")
+                logger.exception("{}: guard round failed", self.name)
             await asyncio.sleep(min(1.0, cfg.ack_timeout_s / 2))
 
     async def watch_unacked(self) -> None:
@@ -466,6 +473,9 @@ class ExecutionAgent(Placing, Fills, Agent):
                 await self.reconciler.run(start=False)
             except (TemporaryError, VenueError) as exc:
                 logger.warning("{} reconciliation failed: {}", self.name, exc)
+            except Exception:  # the broker briefly away: the next round retries
+                self.ctx.bus.metrics.error("reconcile")
+                logger.exception("{} reconciliation failed", self.name)
             self.refresh_state()
             self.forget_old()
 

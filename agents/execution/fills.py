@@ -93,6 +93,18 @@ class Fills:
             msg_id=f"rec:{self.account}:{kind}:{key}")
 
     async def on_push(self, channel: str, data: Any) -> None:
+        """One websocket push. A failure here (the broker briefly unreachable, say) must not
+        end the feed: it is logged and counted, and the next REST resync publishes what was
+        missed (fills are de-duplicated, so nothing is published twice)."""
+        try:
+            await self._on_push(channel, data)
+        except Exception:
+            self.ctx.bus.metrics.error("push")
+            logger.exception("{}: a {} push was not handled; resyncing over REST", self.name,
+                             channel)
+            self.reconciler.soon()
+
+    async def _on_push(self, channel: str, data: Any) -> None:
         if channel == "userFills":
             if isinstance(data, dict):
                 live = not data.get("isSnapshot")

@@ -24,7 +24,8 @@ async def test_start_fails_closed_until_the_venue_answers(nats_server, bus, sim,
     agent = ExecutionAgent("paper")
     stop = asyncio.Event()
     task = asyncio.create_task(run_agent(
-        agent, make_config(data_dir, sim, start_timeout_s=0.5, backoff_max_s=0.2), url=nats_server.url,
+        agent, make_config(data_dir, sim, start_timeout_s=0.5, backoff_max_s=0.2,
+                           reconcile_interval_s=0.5), url=nats_server.url,
         stop=stop, handle_signals=False, log_to_file=False))
     try:
         await send(bus, submit("i-early", size="0.02"))
