@@ -18,6 +18,10 @@ size), the default, or double tournament (score, then parsimony by size); on pla
 markets NSGA-II's picks held up better out of sample (organism bench evolution). With several islands and
 `specialist_islands`, island k ≥ 1 blends in the Sharpe of regime k−1 (regime-aware fitness);
 migration around the ring spreads what each island found.
+
+The hall of fame keeps distinct strategies: by canonical text and by behaviour (identical
+in-sample trades are one strategy). Given an `inspect` (quant.gp.simplify.InSampleInspector),
+each hopeful enters as it really acts on the in-sample bars, parts that never act removed.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from dataclasses import dataclass, field
 from deap import tools
 
 from quant.dsl import format_strategy
-from quant.genome import Strategy, canonical, strategy_id
+from quant.genome import Strategy, canonical, strategy_hash, strategy_id
 from quant.gp.bandit import OperatorBandit
 from quant.gp.death import DeathMemory, structure_hashes
 from quant.gp.fitness import GenomeResult
@@ -46,6 +50,7 @@ from quant.gp.operators import (
 from quant.gp.pset import Individual, build_pset, gen_half_and_half, to_strategy
 from quant.gp.regimes import REGIMES, affinity
 from quant.gp.seeding import seed_individuals, variant
+from quant.gp.simplify import Inspect, result_digest, tree_size
 from quant.gp.trials import TrialCounter, digest_of_hash
 
 
@@ -108,6 +113,7 @@ class HallMember:
     result: GenomeResult
     generation: int  # when first found
     structure_size: int
+    behaviour: str = ""  # digest of its in-sample trades: equal digests, the same strategy
 
     @property
     def dsl(self) -> str:
@@ -121,7 +127,9 @@ class HallMember:
 
 
 class HallOfFame:
-    """The best distinct genomes ever seen (by canonical form), at most `size` of them."""
+    """The best distinct strategies ever seen, at most `size` of them: distinct by canonical
+    form and by behaviour (members with the same `behaviour` digest, identical in-sample
+    trades, are one strategy: the higher score stays, then the smaller tree)."""
 
     def __init__(self, size: int):
         self.size = size
@@ -131,7 +139,15 @@ class HallOfFame:
     def offer(self, member: HallMember) -> bool:
         if member.key in self._keys:
             return False
-        if len(self.members) >= self.size and member.score <= self.members[-1].score:
+        twin = next((m for m in self.members
+                     if member.behaviour and m.behaviour == member.behaviour), None)
+        if twin is not None:
+            if (-member.score, member.structure_size, member.key) >= \
+                    (-twin.score, twin.structure_size, twin.key):
+                return False
+            self.members.remove(twin)
+            self._keys.discard(twin.key)
+        elif len(self.members) >= self.size and member.score <= self.members[-1].score:
             return False
         self.members.append(member)
         self._keys.add(member.key)
@@ -152,7 +168,7 @@ class HallOfFame:
 
 class Search:
     def __init__(self, config: SearchConfig = SearchConfig(), seeds: Sequence[Strategy] = (),
-                 template: Strategy | None = None):
+                 template: Strategy | None = None, inspect: Inspect | None = None):
         if config.mode == "ga" and template is None:
             raise ValueError("the parameter-only GA needs a template strategy")
         self.config = config
@@ -175,6 +191,10 @@ class Search:
         self._before_rebase: list[list[Individual]] = []
         self._rng = random.Random(config.seed)
         self.last_stats: GenerationStats | None = None
+        # hall-of-fame hopefuls as they really act (quant.gp.simplify); None: as bred, and
+        # behaviour judged by the in-sample figures. Never changes the population.
+        self.inspect = inspect
+        self._inspected: OrderedDict[str, tuple[Strategy, str, str, int]] = OrderedDict()
 
     # --- randomness ---------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -363,12 +383,38 @@ class Search:
 
     def _offer(self, ind: Individual) -> None:
         score = getattr(ind, "general_score", ind.score)
-        if len(self.hof) >= self.hof.size and score <= self.hof.members[-1].score:
+        # a simplified tree scores up to its whole complexity term higher
+        slack = self.config.complexity_weight * len(ind) if self.inspect is not None else 0.0
+        if len(self.hof) >= self.hof.size and score + slack < self.hof.members[-1].score:
             return
         if ind.key in self.hof:
             return
-        self.hof.offer(HallMember(ind.key, canonical(to_strategy(ind)), score, ind.result,
-                                  self.generation, len(ind)))
+        strategy, key, size = canonical(to_strategy(ind)), ind.key, len(ind)
+        behaviour = result_digest(ind.result.values, ind.result.regimes, ind.result.segments)
+        if self.inspect is not None:
+            strategy, behaviour, key, size = self._inspect(ind.key, strategy)
+            if key != ind.key:  # what it really does scores as that strategy would
+                score = self.base_score(ind.result, size)
+                if len(self.death):
+                    score -= self.config.death_penalty * self.death.penalty(
+                        structure_hashes(strategy))
+        self.hof.offer(HallMember(key, strategy, score, ind.result, self.generation, size,
+                                  behaviour))
+
+    def _inspect(self, key: str, strategy: Strategy) -> tuple[Strategy, str, str, int]:
+        """(simplified strategy, behaviour digest, its hash, its size), remembered per genome."""
+        known = self._inspected.get(key)
+        if known is None:
+            simple, behaviour = self.inspect(strategy)
+            simple = canonical(simple)
+            if simple == strategy:
+                known = (strategy, behaviour, key, tree_size(strategy))
+            else:
+                known = (simple, behaviour, strategy_hash(simple), tree_size(simple))
+            self._inspected[key] = known
+            while len(self._inspected) > self.config.eval_cache:
+                self._inspected.popitem(last=False)
+        return known
 
     def _migrate(self) -> None:
         cfg = self.config
@@ -412,6 +458,7 @@ class Search:
         if self._pending:
             raise RuntimeError("rebase between generations, not inside one")
         self._results.clear()
+        self._inspected.clear()
         self.hof = HallOfFame(self.config.hof_size)
         self._rebased = bool(self.islands)
 
