@@ -69,3 +69,9 @@ class EvolutionProgress(Message, frozen=True, kw_only=True):
     evals_per_s: float
     operator_rates: dict[str, float] = {}
     island_best: list[float] = []  # best general fitness on each island, by island index
+    # What the history supports (quant.gauntlet.support): the in-sample years the search has
+    # seen, the minimum backtest length its trials need at validation's target Sharpe, and the
+    # most trials those years support. 0 in older messages (not reported).
+    history_years: float = 0.0
+    min_btl_years: float = 0.0
+    supported_trials: int = 0

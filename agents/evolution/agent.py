@@ -107,8 +107,9 @@ class EvolutionAgent(Agent):
     async def _start_run(self, run_id, coin, interval, spec, ds) -> None:
         assert self.ctx is not None
         trials = await asyncio.to_thread(load_trials, self._trials_dir(), run_id)
-        run = await asyncio.to_thread(MarketRun, run_id, coin, interval, spec, ds,
-                                      self.ctx.config.evolution, self.seeds, trials)
+        run = await asyncio.to_thread(
+            MarketRun, run_id, coin, interval, spec, ds, self.ctx.config.evolution, self.seeds,
+            trials, target_sharpe=self.ctx.config.validation.min_btl_target_sharpe)
         for structure, cause, severity in self.deaths:
             run.search.add_death(structure, cause, severity)
         self.runs[run_id] = run

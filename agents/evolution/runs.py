@@ -14,7 +14,9 @@ from quant.dsl import format_node
 from quant.genome import Strategy
 from quant.gp.fitness import IN_SAMPLE, dataset_digest, in_sample_bars, searched_range
 from quant.gp.pool import LocalPool
+from quant.gauntlet.support import HistorySupport, history_support
 from quant.gp.search import HallMember, Search, SearchConfig
+from quant.gp.simplify import InSampleInspector
 from quant.gp.trials import TrialCounter
 from quant.gp.wire import performance
 from quant.sim import SimConfig
@@ -50,15 +52,17 @@ def run_id_for(coin: str, interval: str) -> str:
 class MarketRun:
     def __init__(self, run_id: str, coin: str, interval: str, data_spec: str, dataset: Dataset,
                  cfg: EvolutionConfig, seeds: list[Strategy], trials: TrialCounter | None = None,
-                 sim: SimConfig = SimConfig()):
+                 sim: SimConfig = SimConfig(), target_sharpe: float = 2.0):
         self.run_id, self.coin, self.interval, self.data_spec = run_id, coin, interval, data_spec
         self.cfg = cfg
         self.sim = sim
+        self.target_sharpe = target_sharpe  # validation's min_btl_target_sharpe
         n_in = in_sample_bars(len(dataset))
         self.search = Search(SearchConfig(
             population=cfg.population, islands=cfg.islands, seed=cfg.seed,
             selection=cfg.selection, min_trades=cfg.min_trades, hof_size=cfg.hof_size,
-            max_window=int(max(10, min(200, n_in // 5)))), seeds=seeds)
+            max_window=int(max(10, min(200, n_in // 5)))), seeds=seeds,
+            inspect=InSampleInspector(dataset, sim, IN_SAMPLE, cfg.cache_mb))
         if trials is not None:
             self.search.trials = trials
         self.published: OrderedDict[str, None] = OrderedDict()  # genome hashes, bounded
@@ -81,20 +85,28 @@ class MarketRun:
         self.digest = dataset_digest(dataset)
         self.searched = searched_range(dataset, since=self.searched)
         self.search.rebase()
+        self.search.inspect = InSampleInspector(dataset, self.sim, IN_SAMPLE, self.cfg.cache_mb)
 
     def close(self) -> None:
         if self.pool is not None:
             self.pool.close()
             self.pool = None
 
+    def support(self) -> HistorySupport:
+        """What this run's history supports: its trials on the in-sample years searched."""
+        return history_support(self.search.trials.count, self.searched.bars,
+                               self.dataset.bars_per_year, self.target_sharpe)
+
     def progress(self, now_ns: int, evals_per_s: float) -> EvolutionProgress:
         st = self.search.last_stats
         assert st is not None
+        support = self.support()
         return EvolutionProgress(
             ts_event=now_ns, ts_init=now_ns, run_id=self.run_id, generation=st.generation,
             best_fitness=st.best, median_fitness=st.median, diversity=st.diversity,
             trials=st.trials, evals_per_s=evals_per_s, operator_rates=dict(st.operator_rates),
-            island_best=list(st.island_best))
+            island_best=list(st.island_best), history_years=support.years,
+            min_btl_years=support.min_btl_years, supported_trials=support.supported_trials)
 
     def new_candidates(self, now_ns: int) -> list[StrategyCandidate]:
         """Hall-of-fame members that pass the limits and were not published yet by this run

@@ -94,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
     from quant.gp.pool import LocalPool
     from quant.gp.search import Search, SearchConfig
     from quant.gp.seeding import TEMPLATES, parse_seed_texts, template, template_strategies
+    from quant.gp.simplify import InSampleInspector
 
     from organism.cli.common import load_data
 
@@ -140,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         selection=args.selection, min_trades=args.min_trades, hof_size=args.hall_of_fame,
         max_window=int(max(10, min(200, n_in // 5))),
     )
-    search = Search(config, seeds=seeds, template=tmpl)
+    search = Search(config, seeds=seeds, template=tmpl, inspect=InSampleInspector(dataset))
     with LocalPool(dataset, workers=args.workers) as pool:
         evaluated, elapsed = _drive(search, pool, args.generations, args.quiet)
     out = Path(args.out)
@@ -234,9 +235,22 @@ def _report(search, args, dataset, n_in: int, path: Path) -> dict:
         "selection": args.selection,
         "trial_count": trials,
         "sharpe_variance": search.trials.sharpe_variance,
+        **history_support_of(trials, n_in, dataset.bars_per_year),
         "operator_rates": search.bandit.rates,
         "hall_of_fame": members,
     }
+
+
+def history_support_of(trials: int, in_sample_bars: int, bars_per_year: float) -> dict:
+    """evolution.json's account of what the history supports (quant.gauntlet.support), at
+    validation's default target Sharpe."""
+    from quant.gauntlet.config import ValidationConfig
+    from quant.gauntlet.support import history_support
+
+    s = history_support(trials, in_sample_bars, bars_per_year,
+                        ValidationConfig().min_btl_target_sharpe)
+    return {"history_years": s.years, "min_btl_years": s.min_btl_years,
+            "supported_trials": s.supported_trials, "history_support": s.sentence()}
 
 
 def dsl_header(strategy_id: str, rank: int, path: Path, trials: int) -> str:
@@ -287,6 +301,8 @@ def _print_hall(report: dict, eps: float, path: Path) -> None:
         out.print(m["dsl"], markup=False, highlight=False, soft_wrap=True)
     out.print(f"\nwritten: {path} and {path.parent / 'strategies'}/*.dsl (in-sample figures "
               "only: validate before trusting any)", soft_wrap=True)
+    out.print(f"history: {report['history_support']}", soft_wrap=True, markup=False,
+              highlight=False)
     out.print(f"next: organism validate --from {path} --all", soft_wrap=True, markup=False)
     for rank, trades in few:
         print(f"warning: #{rank} made only {trades} trades in-sample: its Sharpe is mostly "

@@ -22,6 +22,7 @@ from quant.gauntlet.family import random_controls
 from quant.gauntlet.lookahead import LookaheadResult, check_lookahead, cut_points
 from quant.gauntlet.score import ScoreInputs, readiness_score
 from quant.gauntlet.splits import Span, Splits, make_splits, strategy_lookback
+from quant.gauntlet.support import HistorySupport, span
 from quant.gauntlet.stats import (
     PboResult,
     deflated_sharpe,
@@ -46,8 +47,11 @@ class Gate:
     passed: bool
     detail: str = ""
     gated: bool = True  # False: reported beside the gates, never decides the verdict
+    plain: str = ""  # the reason in a trader's words, when the figures alone do not say it
 
     def sentence(self) -> str:
+        if self.plain:
+            return f"{self.gate}: {self.plain}"
         inverse = {">": "<=", ">=": "<", "<": ">=", "<=": ">", "==": "!="}[self.comparator]
         op = self.comparator if self.passed else inverse
         text = f"{self.gate} {_num(self.value)} {op} {_num(self.threshold)}"
@@ -68,9 +72,9 @@ def _check(value: float, comparator: str, threshold: float) -> bool:
 
 
 def gate(name: str, value: float, comparator: str, threshold: float, detail: str = "",
-         gated: bool = True) -> Gate:
+         gated: bool = True, plain: str = "") -> Gate:
     return Gate(name, float(value), float(threshold), comparator,
-                _check(float(value), comparator, float(threshold)), detail, gated)
+                _check(float(value), comparator, float(threshold)), detail, gated, plain)
 
 
 @dataclass(frozen=True)
@@ -291,6 +295,7 @@ def run_gauntlet(strategy: Strategy, dataset: Dataset, *, strategy_id: str = "",
 def _gates(config, stages, windows, look, dsr, sr0_annual, n_trials, v_src, is_years,
            min_btl, pbo, pbo_detail, cross, cross_median, splits) -> list[Gate]:
     """Every gate, the most decisive first (the order of the reasons)."""
+    support = HistorySupport(n_trials, is_years, config.min_btl_target_sharpe)
     gs = [
         gate("no_lookahead", look.mismatched_bars, "==", 0,
              f"signals re-compiled on history cut at bars {', '.join(map(str, look.cuts))}"
@@ -300,7 +305,9 @@ def _gates(config, stages, windows, look, dsr, sr0_annual, n_trials, v_src, is_y
         gate("pbo", pbo.pbo, "<=", config.max_pbo, pbo_detail),
         gate("min_backtest_length", is_years, ">=", min_btl,
              f"in-sample years vs MinBTL for N={n_trials} at target Sharpe "
-             f"{config.min_btl_target_sharpe:g}"),
+             f"{config.min_btl_target_sharpe:g}; {span(is_years)} support about "
+             f"{support.supported_trials:,} trials",
+             plain=support.sentence()),
     ]
     wf_detail = "windows " + ", ".join(f"{_finite(w.metrics['sharpe']):.2f}" for w in windows)
     for name in ("out_of_sample", "walk_forward", "in_sample"):

@@ -3,7 +3,8 @@
 - expected_max_normal(N): E[max of N independent standard normals], the approximation of Bailey
   and López de Prado: (1−γ)·Φ⁻¹(1−1/N) + γ·Φ⁻¹(1−1/(N·e)).
 - deflated_sharpe: PSR(SR₀) with SR₀ = √V·E[max of N]; per-bar Sharpe, raw kurtosis.
-- min_backtest_length: years of history needed before N trials cannot fake a target Sharpe.
+- min_backtest_length: years of history needed before N trials cannot fake a target Sharpe;
+  supported_trials: the other way round, the most trials some years of history can take.
 - pbo_cscv: probability of backtest overfitting by combinatorially symmetric cross-validation.
 """
 
@@ -54,6 +55,24 @@ def null_sharpe_variance(t: int) -> float:
 def min_backtest_length(n_trials: int, target_sharpe: float) -> float:
     """MinBTL in years: (E[max of N] / target annual Sharpe)²."""
     return (expected_max_normal(n_trials) / target_sharpe) ** 2
+
+
+def supported_trials(years: float, target_sharpe: float, cap: int = 10**15) -> int:
+    """The most trials `years` of history can take: the largest N with MinBTL(N) ≤ years at
+    the target annual Sharpe (at least 1: one strategy tried needs no deflation; at most
+    `cap`)."""
+    if not (years > 0 and target_sharpe > 0):
+        return 1
+    if min_backtest_length(cap, target_sharpe) <= years:
+        return cap
+    lo, hi = 1, cap  # MinBTL grows with N: lo fits, hi does not
+    while hi - lo > 1:
+        mid = (lo + hi) // 2 if hi - lo < 1024 else int(math.sqrt(lo * hi))
+        if min_backtest_length(mid, target_sharpe) <= years:
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 @dataclass(frozen=True)
