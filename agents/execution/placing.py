@@ -320,6 +320,12 @@ class Placing:
             status = await self.reconciler.order_status(order.cloid)
             if status is not None:
                 await self.on_status(order, status)
+            elif order.acked and not order.done:
+                # the venue had it and no longer knows it at all (a local exchange restarted)
+                await self.reconciliation(
+                    "order_closed", order.coin, cloid=order.cloid, oid=order.oid,
+                    key=order.cloid, detail="the venue no longer knows this order")
+                await self.end(order, "canceled", "canceled", "unknown at the venue")
             return True
         return False
 

@@ -174,7 +174,8 @@ class Reconciler:
             self.agreed = True
             self.problem = ""
             self.runs += 1
-        for coin in set(state.positions) | {c for c, (s, _) in self.known.items() if s}:
+        stopped = {o.coin for o in agent.orders.values() if o.origin == "protective" and not o.done}
+        for coin in set(state.positions) | {c for c, (s, _) in self.known.items() if s} | stopped:
             await self.ensure_stop(coin, state)
 
     async def _orders(self, venue_open: list[dict], now_ms: int) -> None:

@@ -78,3 +78,34 @@ async def test_the_account_report_carries_deposits_from_the_ledger(nats_server, 
         assert later[0].equity == Decimal("12500")
     finally:
         await running.stop()
+
+
+async def test_a_local_exchange_that_restarted_empty_is_reported_not_papered_over(
+        nats_server, bus, sim, data_dir):
+    from venue.keys import local_address
+    from venue.testing import SimThread, quiet_config
+
+    rec = await record(bus)
+    running = await start_agent(make_config(data_dir, sim), nats_server.url)
+    await send(bus, submit("i-before", size="0.1"))
+    await eventually(lambda: [p for p in rec.of(PositionReport, coin="ETH")
+                              if p.size == Decimal("0.1")], what="the position")
+    await eventually(lambda: any(o.origin == "protective" and o.acked
+                                 for o in running.agent.orders.values()), what="its stop")
+    await running.stop()
+    # the local exchange keeps its state in memory: a new one starts with fresh deposits
+    addresses = [local_address(data_dir, a) for a in ("paper", "live")]
+    with SimThread(quiet_config(*addresses)) as fresh:
+        rec.messages.clear()
+        running = await start_agent(make_config(data_dir, fresh), nats_server.url)
+        try:
+            gap = await eventually(lambda: rec.of(ReconciliationEvent, kind="position_mismatch"))
+            assert gap[0].coin == "ETH" and gap[0].size == Decimal("-0.1")
+            await eventually(lambda: rec.of(ReconciliationEvent, kind="order_closed"),
+                             what="the stop the new venue never heard of")
+            await eventually(lambda: [p for p in rec.of(PositionReport, coin="ETH")
+                                      if p.size == 0])
+            report = await eventually(lambda: rec.of(AccountReport))
+            assert report[-1].net_transfers == Decimal("10000")
+        finally:
+            await running.stop()
