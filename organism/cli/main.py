@@ -34,6 +34,7 @@ COMMANDS: tuple[str, ...] = (
     "organism.cli.sql_cmd",  # sql
     "organism.cli.exec_cmds",  # positions, orders
     "organism.cli.strategy_cmd",  # strategy list/show/add/promote/pause/resume/flatten/retire
+    "organism.cli.risk_cmds",  # order, kill, resume
 )
 
 CONFIG_HELP = "TOML config file layered over deploy/organism.toml (also $ORGANISM_CONFIG)"
