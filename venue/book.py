@@ -33,6 +33,7 @@ class Order:
     is_market: bool = False
     is_synthetic: bool = False  # the simulator's own liquidity
     is_position_tpsl: bool = False  # a TP/SL attached to the position (grouping positionTpsl)
+    count: int = 1  # orders it stands for in l2Book's `n` (a mirrored or imported level)
 
     @property
     def side(self) -> str:
@@ -156,7 +157,7 @@ class Book:
             for px, level in side.iter_levels():
                 if not level:
                     continue
-                rows.append((px, sum((o.sz for o in level), Decimal(0)), len(level)))
+                rows.append((px, sum((o.sz for o in level), Decimal(0)), sum(o.count for o in level)))
                 if len(rows) >= depth:
                     break
             out.append(rows)

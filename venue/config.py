@@ -37,12 +37,39 @@ DEFAULT_COINS: tuple[CoinSpec, ...] = (
 )
 
 
+class MirrorConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """How the local exchange follows a real venue's public market (`market = "mirror:URL"`,
+    venue/mirror.py): its book, trades, marks and funding, over a reconnecting websocket with
+    REST behind it."""
+
+    # A coin whose book the source has not confirmed (a websocket push, or a REST answer no
+    # older than the book held) for this long is stale: its mirrored liquidity is withdrawn and
+    # new orders on it are refused until the source answers again, so nothing fills at a frozen
+    # price. Hyperliquid pushes a 20-level l2Book every 0.5 to 2 s.
+    stale_after_s: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    # A coin with no book push for this long is read over REST (a quiet book, a lost socket).
+    quiet_poll_s: Annotated[float, msgspec.Meta(gt=0)] = 5.0
+    # Marks, oracle and funding (activeAssetCtx) silent this long are read over REST.
+    ctx_poll_s: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    # The source drops a connection that sent nothing for 60 s.
+    ping_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 20.0
+    backoff_initial_s: Annotated[float, msgspec.Meta(gt=0)] = 0.5
+    backoff_max_s: Annotated[float, msgspec.Meta(gt=0)] = 10.0
+    request_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 5.0
+    # A resting order also fills (at its own price, up to the trade's size) when the source
+    # trades through it: a trade strictly beyond its price on the side it rests.
+    trade_through: bool = True
+
+
 class SimConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     port: int = 8780
     seed: int = 7
     # "synthetic" (a seeded random walk); "frozen" (prices never move unless jumped);
-    # "candles:PATH" (stored candles replayed, JSON/JSON lines); "l2:PATH" (L2 snapshots replayed).
+    # "candles:PATH" (stored candles replayed, JSON/JSON lines); "l2:PATH" (L2 snapshots replayed);
+    # "mirror:URL" (a Hyperliquid-compatible venue's public book, trades, marks and funding,
+    # followed live: see [venue.sim.mirror]). `organism sim` mirrors venue.market_data's source
+    # when it is testnet or mainnet, whatever this says.
     market: str = "synthetic"
     coins: tuple[CoinSpec, ...] = DEFAULT_COINS
     accounts: tuple[AccountSpec, ...] = ()
@@ -82,6 +109,7 @@ class SimConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     ws_messages_per_minute: int = 2000
     # The admin API (fault injection, funding, market control); off in production-like runs.
     admin: bool = True
+    mirror: MirrorConfig = msgspec.field(default_factory=MirrorConfig)
 
 
 MAINNET_URL = "https://api.hyperliquid.xyz"

@@ -22,6 +22,7 @@ from venue.config import SimConfig
 from venue.faults import Faults
 from venue.limits import DAY_MS, AddressBudget, NonceBook
 from venue.market import make_market
+from venue.mirror import MirrorMarket, is_mirror
 from venue.wire import BPS, dec, fmt, order_wire, tx_hash
 
 __all__ = ["MARKET_MAKER", "Exchange", "MalformedAction", "OrderRecord"]
@@ -46,7 +47,7 @@ class Exchange:
         self.asset_of = {c.name: i for i, c in enumerate(config.coins)}
         self.max_lev = {c.name: c.max_leverage for c in config.coins}
         self.books = {c: Book(c) for c in self.coins}
-        self.market = make_market(config, now_ms)
+        self.market = MirrorMarket(config) if is_mirror(config.market) else make_market(config, now_ms)
         self.accounts: dict[str, Account] = {}
         self.taker_fee = Decimal(config.taker_fee_bps) / BPS
         self.maker_fee = Decimal(config.maker_fee_bps) / BPS
@@ -166,6 +167,9 @@ class Exchange:
                 self.remember(order, status, now_ms)
             return {"error": rules.with_asset(text, asset)}
 
+        halted = self.market.halt_reason(coin)  # a mirror whose source went stale
+        if halted:
+            return reject(halted)
         if sz == 0:
             return reject(rules.ZERO_SIZE)
         if not rules.size_ok(sz, spec.sz_decimals):

@@ -50,7 +50,7 @@ def asset_ctx(ex: Exchange, coin: str, now_ms: int) -> dict:
     oi = sum((max(a.szi(coin), ZERO) for a in ex.accounts.values()), ZERO)
     premium = ((mid - oracle) / oracle).quantize(Decimal("1e-10")) if mid is not None else ZERO
     day_ntl, day_base = ex.day_volume(coin, now_ms)
-    return {
+    ctx = {
         "funding": fmt(ex.funding_rate[coin]),
         "openInterest": fmt(oi),
         "prevDayPx": fmt(ex.prev_day_px(coin, now_ms)),
@@ -62,6 +62,8 @@ def asset_ctx(ex: Exchange, coin: str, now_ms: int) -> dict:
         "impactPxs": [fmt(bid), fmt(ask)] if bid is not None and ask is not None else None,
         "dayBaseVlm": fmt(day_base),
     }
+    ctx.update(ex.market.asset_ctx(coin))  # a mirror shows its source's
+    return ctx
 
 
 def all_mids(ex: Exchange) -> dict[str, str]:

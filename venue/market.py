@@ -144,11 +144,16 @@ class CandleStore:
 
 
 Ladder = tuple[list[tuple[Decimal, Decimal]], list[tuple[Decimal, Decimal]]]  # (bids, asks) of (px, sz)
+# A ladder's levels may also carry their order count: (px, sz, n), as l2Book shows it.
 
 
 class Market:
     """What drives the books: a fair (oracle and mark) price per coin, moved one step at a time,
     and optionally the resting liquidity itself (imported L2 snapshots)."""
+
+    # A market that follows another venue (venue.mirror) pays that venue's funding rows
+    # instead of the exchange's own hourly formula.
+    funding_from_source = False
 
     def __init__(self, config: SimConfig) -> None:
         self.fair: dict[str, Decimal] = {c.name: Decimal(c.start_px) for c in config.coins}
@@ -170,9 +175,23 @@ class Market:
         """Liquidity to show for `coin` instead of the synthetic ladder (None: synthetic)."""
         return None
 
+    def needs_requote(self, coin: str) -> bool:
+        """Whether `coin`'s liquidity is replaced at this tick (a mirror: only after a new book,
+        so what an order took stays taken until then)."""
+        return True
+
+    def halt_reason(self, coin: str) -> str | None:
+        """Why new orders on `coin` are refused now (a mirror whose source went stale), or None."""
+        return None
+
+    def asset_ctx(self, coin: str) -> dict:
+        """Asset-context fields that replace the exchange's own (a mirror: the source's)."""
+        return {}
+
 
 def make_market(config: SimConfig, start_ms: int) -> Market:
-    """The market named by `config.market`: synthetic | frozen | candles:PATH | l2:PATH."""
+    """The market named by `config.market`: synthetic | frozen | candles:PATH | l2:PATH
+    (mirror:URL is venue.mirror.MirrorMarket, built by the engine)."""
     spec = config.market
     if spec in ("synthetic", "frozen"):
         return SyntheticMarket(config, start_ms)
@@ -181,7 +200,8 @@ def make_market(config: SimConfig, start_ms: int) -> Market:
         return CandleReplay(config, _read_json_records(path))
     if kind == "l2" and path:
         return L2Replay(config, _read_json_records(path))
-    raise ValueError(f"unknown market {spec!r}: use synthetic, frozen, candles:PATH or l2:PATH")
+    raise ValueError(f"unknown market {spec!r}: use synthetic, frozen, mirror:URL, "
+                     "candles:PATH or l2:PATH")
 
 
 class SyntheticMarket(Market):

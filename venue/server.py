@@ -22,6 +22,8 @@ from venue.config import SimConfig
 from venue.engine import Exchange, MalformedAction
 from venue.faults import RequestFault
 from venue.limits import IpWeightBudget, exchange_weight, info_weight
+from venue.mirror import is_mirror
+from venue.mirror_feed import MirrorFeed
 
 MAX_WS_PER_IP = 100
 MAX_SUBSCRIPTIONS_PER_IP = 1000
@@ -68,6 +70,8 @@ class SimServer:
         self.clients: set[_Client] = set()
         self.frozen = config.market == "frozen"
         self._ticker: asyncio.Task | None = None
+        # market "mirror:URL": the source's book, trades and funding (start with prepare(config))
+        self.mirror = MirrorFeed(self) if is_mirror(config.market) else None
 
     # ------------------------------------------------------------------ clock and control
     def now_ms(self) -> int:
@@ -112,8 +116,12 @@ class SimServer:
     # ------------------------------------------------------------------ lifecycle
     async def start_ticker(self, app: web.Application) -> None:
         self._ticker = asyncio.create_task(self._tick_forever())
+        if self.mirror is not None:
+            await self.mirror.start()
 
     async def stop_ticker(self, app: web.Application) -> None:
+        if self.mirror is not None:
+            await self.mirror.stop()
         if self._ticker is not None:
             self._ticker.cancel()
             try:
@@ -355,7 +363,10 @@ class SimServer:
             self.exchange.faults.clear()
         elif name == "state":
             ex = self.exchange
-            return {"now": self.now_ms(), "mids": info_view.all_mids(ex), "frozen": self.frozen, "clients": len(self.clients)}
+            return {"now": self.now_ms(), "mids": info_view.all_mids(ex), "frozen": self.frozen, "clients": len(self.clients),
+                    "mirror": self.mirror.status() if self.mirror is not None else None}
+        elif name == "mirror":
+            return self.mirror.status() if self.mirror is not None else None
         else:
             raise KeyError(name)
         return None

@@ -22,6 +22,7 @@ from aiohttp import web
 
 from venue.config import AccountSpec, SimConfig
 from venue.engine import Exchange
+from venue.mirror_feed import prepare
 from venue.server import SimServer, build_app
 
 T = TypeVar("T")
@@ -87,7 +88,7 @@ class SimHandle:
 
 
 async def _start(config: SimConfig) -> tuple[SimServer, web.AppRunner, str]:
-    server = SimServer(config)
+    server = SimServer(await prepare(config))  # a mirror reads its source's meta first
     runner = web.AppRunner(build_app(server), handle_signals=False, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port)

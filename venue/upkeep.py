@@ -28,6 +28,8 @@ def requote(ex: Exchange, now_ms: int) -> None:
     step = Decimal(cfg.mm_level_step_bps) / BPS
     level_usd = Decimal(cfg.mm_level_usd)
     for coin in ex.coins:
+        if not ex.market.needs_requote(coin):
+            continue
         book = ex.books[coin]
         for order in [o for o in book.orders() if o.is_synthetic]:
             book.remove(order)
@@ -38,20 +40,22 @@ def requote(ex: Exchange, now_ms: int) -> None:
         for is_buy in (False, True):
             if ladder is not None:
                 levels = ladder[0] if is_buy else ladder[1]
-                quotes = [(rules.round_price(px, spec.sz_decimals, up=not is_buy), sz) for px, sz in levels]
+                quotes = [(rules.round_price(lvl[0], spec.sz_decimals, up=not is_buy), lvl[1],
+                           lvl[2] if len(lvl) > 2 else 1) for lvl in levels]
             else:
                 quotes = []
                 for i in range(cfg.mm_levels):
                     off = half + step * i
                     raw = fair * (1 - off) if is_buy else fair * (1 + off)
                     px = rules.round_price(raw, spec.sz_decimals, up=not is_buy)
-                    quotes.append((px, max(lot, (level_usd / px).quantize(lot, rounding="ROUND_DOWN"))))
-            for px, sz in quotes:
+                    quotes.append((px, max(lot, (level_usd / px).quantize(lot, rounding="ROUND_DOWN")), 1))
+            for px, sz, count in quotes:
                 if px <= 0 or sz <= 0:
                     continue
                 order = Order(
                     oid=ex.new_oid(), coin=coin, asset=ex.asset_of[coin], user=MARKET_MAKER,
                     is_buy=is_buy, px=px, sz=sz, orig_sz=sz, tif="Gtc", timestamp=now_ms, is_synthetic=True,
+                    count=count,
                 )
                 ex.match(order, now_ms)
                 if order.sz > 0:
@@ -62,6 +66,8 @@ def fire_triggers(ex: Exchange, now_ms: int) -> None:
     marks = ex.marks()
     for order in list(ex.triggers.values()):
         if order.oid not in ex.triggers:  # canceled as the sibling of one that fired
+            continue
+        if ex.market.halt_reason(order.coin):  # a stale mirror: no book to fill it, it waits
             continue
         mark = marks[order.coin]
         assert order.trigger_px is not None
@@ -117,6 +123,8 @@ def fire_schedules(ex: Exchange, now_ms: int) -> None:
 
 def fund(ex: Exchange, now_ms: int) -> None:
     """Pay every funding interval that ended since the last call (a clock jump pays each)."""
+    if ex.market.funding_from_source:
+        return  # a mirror pays its source's rows as they come (venue.mirror)
     slot = now_ms // ex.config.funding_interval_ms
     first = max(ex.last_funding_slot + 1, slot - 24 * 7)
     for due in range(first, slot + 1):
@@ -132,24 +140,30 @@ def fund_once(ex: Exchange, at: int) -> None:
         premium = (ex.mid(coin) - oracle) / oracle
         clamp = max(Decimal("-0.0005"), min(Decimal("0.0005"), interest - premium))
         rate = max(-cap, min(cap, (premium + clamp) / 8)).quantize(Decimal("1e-10")).normalize()
-        ex.funding_rate[coin] = rate
-        ex.funding_history[coin].append(
-            {"coin": coin, "fundingRate": fmt(rate), "premium": fmt(premium.quantize(Decimal("1e-10"))), "time": at}
-        )
-        for acct in ex.accounts.values():
-            szi = acct.szi(coin)
-            if szi == 0:
-                continue
-            amount = szi * oracle * rate  # exact: the payments of all sides sum to zero
-            acct.pay_funding(coin, amount)
-            if not acct.exempt:
-                event = {"time": at, "coin": coin, "usdc": fmt(-amount), "szi": fmt(szi), "fundingRate": fmt(rate)}
-                ex.outbox.append(("user", acct.address, {"funding": event}))
-                delta = {"type": "funding", "coin": coin, "usdc": event["usdc"], "szi": event["szi"],
-                         "fundingRate": event["fundingRate"], "nSamples": None}
-                ex.user_funding.setdefault(acct.address, []).append(
-                    {"time": at, "hash": "0x" + "0" * 64, "delta": delta}
-                )
+        pay_funding(ex, coin, rate, premium.quantize(Decimal("1e-10")), oracle, at)
+
+
+def pay_funding(ex: Exchange, coin: str, rate: Decimal, premium: Decimal, oracle: Decimal,
+                at: int) -> None:
+    """One funding payment on `coin` at `at`: every position pays size × oracle × rate."""
+    ex.funding_rate[coin] = rate
+    ex.funding_history[coin].append(
+        {"coin": coin, "fundingRate": fmt(rate), "premium": fmt(premium), "time": at}
+    )
+    for acct in ex.accounts.values():
+        szi = acct.szi(coin)
+        if szi == 0:
+            continue
+        amount = szi * oracle * rate  # exact: the payments of all sides sum to zero
+        acct.pay_funding(coin, amount)
+        if not acct.exempt:
+            event = {"time": at, "coin": coin, "usdc": fmt(-amount), "szi": fmt(szi), "fundingRate": fmt(rate)}
+            ex.outbox.append(("user", acct.address, {"funding": event}))
+            delta = {"type": "funding", "coin": coin, "usdc": event["usdc"], "szi": event["szi"],
+                     "fundingRate": event["fundingRate"], "nSamples": None}
+            ex.user_funding.setdefault(acct.address, []).append(
+                {"time": at, "hash": "0x" + "0" * 64, "delta": delta}
+            )
 
 
 def liquidate(ex: Exchange, now_ms: int) -> None:
