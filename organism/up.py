@@ -144,7 +144,12 @@ async def _supervise(config, url, processes, duration, config_path, console, cre
             port = f"metrics http://{config.metrics.host}:{config.metrics.port_for(c.name)}/metrics"
         console.print(f"  {c.name:<12} {' '.join(c.argv[2:] if c.argv[1:2] == ['-m'] else c.argv)}  {port}")
     if venue_up:
-        console.print(f"  venue: local exchange http://{config.venue.sim.host}:{config.venue.sim.port}")
+        from organism.cli.sim_cmd import local_market
+
+        market = local_market(config)
+        mirror = f", mirroring {market[len('mirror:'):]} (paper at real prices)" \
+            if market.startswith("mirror:") else ""
+        console.print(f"  venue: local exchange http://{config.venue.sim.host}:{config.venue.sim.port}{mirror}")
     console.print(f"  logs: {logs}   watch: `organism status`, `organism tail '>'`   stop: Ctrl-C")
 
     try:
