@@ -4,9 +4,12 @@
 - `synthetic[:seed=S,bars=N,interval=I,mode=noise|edge|regimes,edge=SHARPE,...]` (quant.synth),
 - `planted[:seed=S,bars=N,edge=SHARPE,window=W]` (quant.gp.planted: evolution's proof market),
 - `csv:PATH` (a candle CSV: whatever `organism data import` reads, read by the same code),
-- `store:COIN/INTERVAL` (the candle store: Parquet files under
+- `store:COIN/INTERVAL[@SOURCE]` (the candle store: Parquet files under
   `{data_dir}/candles/coin={COIN}/interval={INTERVAL}/*.parquet`, columns t o h l c v, with the
-  funding each bar paid from the recorded asset contexts).
+  funding each bar paid from the recorded asset contexts; joined with the other sources of
+  marketdata.store.SOURCES, Hyperliquid's own bars winning where both have one, and
+  Binance's funding charged before Hyperliquid's begins; `@binance` or `@hyperliquid` reads
+  one source alone).
 It sits above quant (it generates markets with quant.synth and reads files); quant.data holds
 the Dataset itself.
 """
@@ -19,16 +22,18 @@ from pathlib import Path
 import numpy as np
 
 from marketdata.importers import ImportFormatError, read_candles
+from marketdata.store import SOURCES, source_root
 from quant.data import Dataset, DataSpecError, interval_seconds
 from quant.gp.planted import planted_from_options
 from quant.synth import generate, parse_options
 
 DATA_SPECS = ("synthetic[:seed=S,bars=N,interval=I,mode=noise|edge|regimes,edge=SHARPE,...], "
               "planted[:seed=S,bars=N,edge=SHARPE,window=W], csv:PATH (an OHLCV or Binance "
-              "kline CSV) or store:COIN/INTERVAL (the candle store, e.g. store:BTC/1h)")
+              "kline CSV) or store:COIN/INTERVAL[@SOURCE] (the candle store, e.g. store:BTC/1h: "
+              "its sources joined, Hyperliquid's bars first)")
 
-__all__ = ["DATA_SPECS", "DataSpecError", "load_csv", "load_dataset", "load_store",
-           "store_funding"]
+__all__ = ["DATA_SPECS", "DataSpecError", "joined_funding", "load_csv", "load_dataset",
+           "load_store", "store_funding"]
 
 
 def load_dataset(spec: str, data_dir: str | Path = "data") -> Dataset:
@@ -46,8 +51,12 @@ def load_dataset(spec: str, data_dir: str | Path = "data") -> Dataset:
         return load_csv(rest)
     if kind == "store" and "/" in rest:
         coin, _, interval = rest.partition("/")
+        interval, _, source = interval.partition("@")
         interval_seconds(interval)
-        return load_store(coin, interval, data_dir)
+        if source and source not in SOURCES:
+            raise DataSpecError(f"--data {spec!r}: source {source!r} unknown; use one of "
+                                f"{', '.join(SOURCES)}, or no @SOURCE for all of them joined")
+        return load_store(coin, interval, data_dir, source or None)
     raise DataSpecError(f"--data {spec!r} not understood; use {DATA_SPECS}")
 
 
@@ -90,8 +99,8 @@ _STORE_COLUMNS = ("t", "o", "h", "l", "c", "v")
 
 
 def _frame_to_dataset(df, name: str, interval: str) -> Dataset:
-    """The store's rows (several files, overlapping) in time order, the first row of each open
-    time kept."""
+    """The store's rows (several files, overlapping, sources in order of precedence) in time
+    order, the first row of each open time kept."""
     missing = [c for c in _STORE_COLUMNS if c not in df.columns]
     if missing:
         raise DataSpecError(f"{name}: the store's files lack column(s) {', '.join(missing)}; "
@@ -109,22 +118,70 @@ def _frame_to_dataset(df, name: str, interval: str) -> Dataset:
                    name)
 
 
-def load_store(coin: str, interval: str, data_dir: str | Path) -> Dataset:
-    """Candles from the market-data store, with the funding each bar paid from the store's
-    asset contexts when it has any (see `store_funding`)."""
+def load_store(coin: str, interval: str, data_dir: str | Path,
+               source: str | None = None) -> Dataset:
+    """Candles from the market-data store, with the funding each bar paid (see
+    `joined_funding`). `source` None: every source joined, in SOURCES order (where two hold a
+    bar, the first one's is taken: Hyperliquid's own candles win); else that source alone."""
     import pandas as pd
 
-    folder = Path(data_dir) / "candles" / f"coin={coin}" / f"interval={interval}"
-    files = sorted(folder.glob("*.parquet"))
-    if not files:
+    sources = SOURCES if source is None else (source,)
+    frames = []
+    for src in sources:
+        folder = source_root(data_dir, src) / "candles" / f"coin={coin}" / f"interval={interval}"
+        frames += [pd.read_parquet(f) for f in sorted(folder.glob("*.parquet"))]
+    name = f"store:{coin}/{interval}" + (f"@{source}" if source else "")
+    if not frames:
+        folder = source_root(data_dir, sources[0]) / "candles" / f"coin={coin}" / \
+            f"interval={interval}"
         raise DataSpecError(
-            f"store:{coin}/{interval}: no candles under {folder}; fetch them first with the "
-            f"market-data agent, or point --config's organism.data_dir at the store"
-        )
-    df = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
-    ds = _frame_to_dataset(df, f"store:{coin}/{interval}", interval)
-    funding = store_funding(data_dir, coin, ds.time_ms, ds.bar_seconds * 1000)
+            f"{name}: no candles under {folder}"
+            + (" nor from any other source" if source is None else "")
+            + "; fetch them first with the market-data agent or `organism data backfill`, "
+              f"years of them with `organism data fetch --source binance --coin {coin} "
+              f"--interval {interval} --since 2019-01-01 --live`, or point --config's "
+              f"organism.data_dir at the store")
+    df = pd.concat(frames, ignore_index=True)
+    ds = _frame_to_dataset(df, name, interval)
+    funding = joined_funding(data_dir, coin, ds.time_ms, ds.bar_seconds * 1000, source)
     return ds if funding is None else replace(ds, funding=funding)
+
+
+def joined_funding(data_dir: str | Path, coin: str, time_ms: np.ndarray, bar_ms: int,
+                   source: str | None = None) -> np.ndarray | None:
+    """Funding paid over each bar: Hyperliquid's (`store_funding`) from its first recorded
+    rate on, Binance's payments (marketdata.binance.funding_per_bar) before it, or where
+    Hyperliquid's store has none at all. NaN where neither knows (the simulator then charges
+    its constant rate); None when no source has funding for the coin."""
+    hl = store_funding(data_dir, coin, time_ms, bar_ms) if source in (None, SOURCES[0]) \
+        else None
+    bn = None
+    if source in (None, "binance"):
+        from marketdata.binance import SOURCE, funding_per_bar
+        from marketdata.store import CandleStore
+
+        ctx = CandleStore(data_dir, SOURCE).read_ctx(coin)
+        if ctx.num_rows:
+            import pyarrow.compute as pc
+
+            ctx = ctx.filter(pc.is_valid(ctx.column("funding")))
+            bn = funding_per_bar(ctx.column("t").to_numpy(), ctx.column("funding").to_numpy(),
+                                 time_ms, bar_ms)
+    if hl is None or bn is None:
+        return hl if bn is None else bn
+    first = _first_funding(data_dir, coin)
+    return np.where(time_ms < first, bn, hl) if first is not None else hl
+
+
+def _first_funding(data_dir: str | Path, coin: str) -> int | None:
+    """Open time (ms) of Hyperliquid's first recorded funding rate for `coin`."""
+    import pandas as pd
+
+    files = sorted((Path(data_dir) / "asset_ctxs" / f"coin={coin}").glob("*.parquet"))
+    if not files:
+        return None
+    ctx = pd.concat([pd.read_parquet(f, columns=["t", "funding"]) for f in files]).dropna()
+    return int(ctx["t"].min()) if not ctx.empty else None
 
 
 FUNDING_STALE_MS = 3 * 3_600_000  # an older funding observation is not used for a payment

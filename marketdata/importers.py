@@ -174,6 +174,12 @@ def format_mismatch(fmt: str, head: list[str]) -> str | None:
 
 def detect_format(path: str | Path) -> str:
     """The format of a file from its first lines; ImportFormatError naming what was expected."""
+    with open(path, "rb") as raw:
+        if raw.read(4) == b"PK\x03\x04":
+            raise ImportFormatError(
+                f"{path} is a zip archive; `organism data import {path} --coin C --interval I` "
+                f"reads Binance's archive zips (klines and funding rates) into the store's "
+                f"binance source, then read it as --data store:C/I")
     head = read_head(path)
     for fmt in ("hl-l2book", "hl-asset-ctxs", "ohlcv", "binance"):
         if format_mismatch(fmt, head) is None:

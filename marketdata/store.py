@@ -6,6 +6,13 @@ with columns t (open time, ms), o, h, l, c, v (float64) and n (trades). Each app
 file holding only candles whose open time the partition does not have yet; `compact` folds many
 small files into one (the live feed appends one candle at a time). Asset contexts (funding, mark,
 oracle) live beside it under `asset_ctxs/coin={COIN}/`, L2 snapshots under `l2book/coin={COIN}/`.
+
+Sources. Within one source the first row written for an open time stays (an append never
+rewrites). Several sources may hold the same coin: the store's own candles (`hyperliquid`: the
+live feed, backfill, imports) under `{root}/`, and each other source with the same layout under
+`{root}/sources/{SOURCE}/` (`binance`: USD-M futures klines and funding rates from Binance's
+public archive, marketdata/binance.py). Reading `store:COIN/INTERVAL` joins them in SOURCES
+order: where several hold a bar, the first source's bar is taken (Hyperliquid's own candles win).
 """
 
 from __future__ import annotations
@@ -50,6 +57,9 @@ INTERVAL_MS = {
     "1d": 86_400_000, "3d": 259_200_000, "1w": 604_800_000,
 }  # fmt: skip  ("1M" is calendar months: stored, but has no fixed spacing)
 COMPACT_AFTER_FILES = 64
+# Candle sources, in order of precedence: where two hold the same open time the first one's bar
+# is read. "hyperliquid" is the store's own (the feed, backfill, imports).
+SOURCES = ("hyperliquid", "binance")
 _TOKEN = re.compile(r"^[^\s/\\=.]+$")
 
 
@@ -86,11 +96,21 @@ class Coverage:
         return sum((b - a) // step - 1 for a, b in self.gaps)
 
 
-class CandleStore:
-    """One writer per partition at a time (the market-data agent, or one CLI import)."""
+def source_root(root: str | os.PathLike[str], source: str) -> Path:
+    """Where a source's candles and asset contexts live under the store's root."""
+    if source not in SOURCES:
+        raise StoreError(f"source {source!r} unknown; use one of {', '.join(SOURCES)}")
+    return Path(root) if source == SOURCES[0] else Path(root) / "sources" / source
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+
+class CandleStore:
+    """One writer per partition at a time (the market-data agent, or one CLI import).
+    `source`: whose candles (SOURCES; the store's own by default)."""
+
+    def __init__(self, root: str | os.PathLike[str], source: str = SOURCES[0]) -> None:
         self.root = Path(root)
+        self.source = source
+        self.base = source_root(root, source)
         self._known: dict[tuple[str, str], set[int]] = {}
 
     # --- paths ------------------------------------------------------------------------------
@@ -98,7 +118,7 @@ class CandleStore:
         if not _TOKEN.match(coin):
             raise StoreError(f"coin {coin!r} cannot name a store partition")
         interval_ms(interval)
-        return self.root / "candles" / f"coin={coin}" / f"interval={interval}"
+        return self.base / "candles" / f"coin={coin}" / f"interval={interval}"
 
     def files(self, coin: str, interval: str) -> list[Path]:
         return sorted(self.partition(coin, interval).glob("*.parquet"))
@@ -137,7 +157,7 @@ class CandleStore:
     def ctx_folder(self, coin: str) -> Path:
         if not _TOKEN.match(coin):
             raise StoreError(f"coin {coin!r} cannot name a store partition")
-        return self.root / "asset_ctxs" / f"coin={coin}"
+        return self.base / "asset_ctxs" / f"coin={coin}"
 
     def append_ctx(self, coin: str, table: pa.Table) -> int:
         """Asset contexts (funding, mark, oracle ...) for one coin, de-duplicated on t; columns
@@ -171,7 +191,7 @@ class CandleStore:
 
     def partitions(self) -> list[tuple[str, str]]:
         out = []
-        for coin_dir in sorted((self.root / "candles").glob("coin=*")):
+        for coin_dir in sorted((self.base / "candles").glob("coin=*")):
             for iv_dir in sorted(coin_dir.glob("interval=*")):
                 if any(iv_dir.glob("*.parquet")):
                     out.append((coin_dir.name[5:], iv_dir.name[9:]))
@@ -190,9 +210,19 @@ class CandleStore:
                 gaps.append((int(t[i]), int(t[i + 1])))
         return Coverage(coin, interval, int(t[0]), int(t[-1]), int(t.size), gaps, files)
 
+    def ctx_coins(self) -> list[str]:
+        """Coins with asset contexts (funding) in this source."""
+        return sorted(d.name[5:] for d in (self.base / "asset_ctxs").glob("coin=*")
+                      if any(d.glob("*.parquet")))
+
+    def read_ctx(self, coin: str) -> pa.Table:
+        """Every asset context of `coin` in this source, sorted by t."""
+        return read_range(sorted(self.ctx_folder(coin).glob("*.parquet")), CTX_SCHEMA)
+
     def duckdb(self) -> duckdb.DuckDBPyConnection:
         """An in-memory DuckDB connection with views `candles` (coin, interval, t, o, h, l, c,
-        v, n) and `asset_ctxs` (coin, t, funding, ...) over the store's Parquet files."""
+        v, n) and `asset_ctxs` (coin, t, funding, ...) over the store's own Parquet files (the
+        hyperliquid source)."""
         con = duckdb.connect()
         candles = self.root / "candles" / "*" / "*" / "*.parquet"
         ctxs = self.root / "asset_ctxs" / "*" / "*.parquet"
@@ -213,6 +243,68 @@ class CandleStore:
                 f"read_parquet('{ctxs}', hive_partitioning = true)"
             ).fetchall()
         return con
+
+
+def _coverage_of(coin: str, interval: str, times: np.ndarray, files: int) -> Coverage:
+    t = np.sort(times)
+    if t.size == 0:
+        return Coverage(coin, interval, 0, 0, 0, [], files)
+    step = interval_ms(interval)
+    gaps: list[tuple[int, int]] = []
+    if step and t.size > 1:
+        for i in np.nonzero(np.diff(t) > step)[0]:
+            gaps.append((int(t[i]), int(t[i + 1])))
+    return Coverage(coin, interval, int(t[0]), int(t[-1]), int(t.size), gaps, files)
+
+
+@dataclass(frozen=True)
+class SourceShare:
+    """One source's part of a joined series: what it holds and what the join takes from it."""
+
+    source: str
+    held: Coverage
+    used: int  # bars the join reads from this source (the others won the rest)
+    used_first: int  # open time of the first and last bar it gives, ms (0 when none)
+    used_last: int
+
+
+def series(root: str | os.PathLike[str]) -> list[tuple[str, str]]:
+    """Every (coin, interval) any source holds, sorted."""
+    return sorted({p for src in SOURCES for p in CandleStore(root, src).partitions()})
+
+
+def joined_coverage(root: str | os.PathLike[str], coin: str,
+                    interval: str) -> tuple[Coverage, list[SourceShare]]:
+    """Coverage of `store:COIN/INTERVAL` as read (every source joined, the first source of
+    SOURCES winning where several hold a bar), and each source's share (sources holding
+    nothing left out)."""
+    taken = np.empty(0, np.int64)
+    shares = []
+    files = 0
+    for src in SOURCES:
+        st = CandleStore(root, src)
+        if not st.files(coin, interval):
+            continue
+        t = np.fromiter(st.open_times(coin, interval), np.int64)
+        held = st.coverage(coin, interval)
+        files += held.files
+        mine = np.setdiff1d(t, taken, assume_unique=True)
+        shares.append(SourceShare(src, held, int(mine.size),
+                                  int(mine.min()) if mine.size else 0,
+                                  int(mine.max()) if mine.size else 0))
+        taken = np.union1d(taken, t)
+    return _coverage_of(coin, interval, taken, files), shares
+
+
+def funding_span(root: str | os.PathLike[str], coin: str,
+                 source: str) -> tuple[int, int, int] | None:
+    """(first, last, count) of the funding rates a source holds for `coin` (times in ms)."""
+    ctx = CandleStore(root, source).read_ctx(coin)
+    ctx = ctx.filter(pc.is_valid(ctx.column("funding")))
+    if not ctx.num_rows:
+        return None
+    t = ctx.column("t").to_numpy()
+    return int(t[0]), int(t[-1]), int(t.size)
 
 
 def new_rows(table: pa.Table, known: set[int]) -> pa.Table | None:

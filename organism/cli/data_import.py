@@ -1,7 +1,10 @@
 """`organism data import FILE`: candles, asset contexts or L2 snapshots from a file into the store.
 
-Only orchestration lives here; parsing and validation are marketdata.importers / marketdata.l2.
-Exit codes: 0 imported, 1 bad rows aborted the import (nothing written), 2 usage errors.
+Only orchestration lives here; parsing and validation are marketdata.importers / marketdata.l2,
+and marketdata.binance for the zips of Binance's public archive (klines or funding rates,
+checked against the `.CHECKSUM` beside them when there is one, stored as the binance source).
+Exit codes: 0 imported, 1 bad rows aborted the import or a checksum did not match (nothing
+written), 2 usage errors.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ def add_import_parser(data_sub: argparse._SubParsersAction) -> None:
         help="import candles, asset contexts or L2 snapshots from a file into the store",
         description="Import a file into the candle store: a generic OHLCV CSV (banner lines, "
         "newest-first rows, Unix or ISO or 12-hour times are fine), a Binance kline CSV, or "
-        "Hyperliquid archive files (l2Book .lz4, asset_ctxs .csv.lz4). All or nothing: any bad "
-        "row aborts the import unless --skip-bad.",
+        "Hyperliquid archive files (l2Book .lz4, asset_ctxs .csv.lz4), or a zip of Binance's "
+        "public archive (USD-M klines or funding rates, verified against the .CHECKSUM beside "
+        "it, stored as the binance source). All or nothing: any bad row aborts the import "
+        "unless --skip-bad.",
     )
     p.add_argument("file", metavar="FILE", help="the file to import (plain or LZ4-compressed)")
     p.add_argument("--coin", required=True, metavar="C", help="coin to store under, e.g. BTC")
@@ -31,6 +36,9 @@ def add_import_parser(data_sub: argparse._SubParsersAction) -> None:
                    help="candle interval, e.g. 1m, 1h, 1d (needed for ohlcv and binance)")
     p.add_argument("--format", default="auto", choices=FORMAT_CHOICES,
                    help="file format (default: auto, recognised from the first lines)")
+    p.add_argument("--source", choices=("hyperliquid", "binance"), default=None,
+                   help="whose data it is, for the store's precedence (default: binance for a "
+                   "Binance archive zip, else hyperliquid: the store's own)")
     p.add_argument("--skip-bad", action="store_true",
                    help="import the good rows and list the bad ones instead of aborting")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
@@ -54,13 +62,27 @@ def run_import(args: argparse.Namespace) -> int:
     if not path.is_file():
         return _usage(args, f"{str(path)!r} is not a file; give the path of the CSV or .lz4 "
                             f"file to import")
+    unverified = None
     try:
-        if args.format == "auto":
-            fmt = detect_format(path)
+        if _is_zip(path):
+            from marketdata.binance import ArchiveError
+
+            try:
+                fmt, parsed, unverified = "binance-archive", *_archive(path, args.interval)
+            except ArchiveError as exc:
+                if args.json:
+                    print(json.dumps({"ok": False, "error": str(exc)}))
+                else:
+                    print(f"organism data import: {exc}", file=sys.stderr)
+                return 1
+            args.source = args.source or "binance"
         else:
-            check_format(path, args.format)
-            fmt = args.format
-        parsed = parse_file(path, fmt, args.coin, args.interval)
+            if args.format == "auto":
+                fmt = detect_format(path)
+            else:
+                check_format(path, args.format)
+                fmt = args.format
+            parsed = parse_file(path, fmt, args.coin, args.interval)
     except ImportFormatError as exc:
         return _usage(args, str(exc))
     except OSError as exc:
@@ -79,7 +101,10 @@ def run_import(args: argparse.Namespace) -> int:
         "first_ms": parsed.first, "last_ms": parsed.last,
         "bad": [{"file": b.file, "line": b.line, "reason": b.reason}
                 for b in parsed.bad[:JSON_LISTED]],
+        "source": args.source or "hyperliquid", "checksum": unverified or "verified",
     }
+    if unverified and not args.json and fmt == "binance-archive":
+        print(f"warning: {unverified}", file=sys.stderr)
     if parsed.bad and not args.skip_bad:
         summary["ok"] = False
         summary["error"] = (f"{len(parsed.bad)} bad row(s); nothing written. Fix them in the "
@@ -106,16 +131,38 @@ def _write(args: argparse.Namespace, parsed) -> int:
     root = Path(args.data_dir) if args.data_dir else _data_dir(args)
     if parsed.table.num_rows == 0:
         return 0
+    source = args.source or "hyperliquid"
     try:
         if parsed.kind == "candles":
-            return CandleStore(root).append(args.coin, args.interval, parsed.table)
+            return CandleStore(root, source).append(args.coin, args.interval, parsed.table)
         if parsed.kind == "asset_ctxs":
-            return CandleStore(root).append_ctx(args.coin, parsed.table)
+            return CandleStore(root, source).append_ctx(args.coin, parsed.table)
         from marketdata.l2 import append_l2
 
         return append_l2(root, args.coin, parsed.table)
     except StoreError as exc:
         raise ImportFormatError(f"--coin/--interval: {exc}") from None
+
+
+def _is_zip(path: Path) -> bool:
+    with open(path, "rb") as raw:
+        return raw.read(4) == b"PK\x03\x04"
+
+
+def _archive(path: Path, interval: str | None):
+    """(parsed, None when verified else why not) for a zip of Binance's archive; ArchiveError
+    when its .CHECKSUM does not match."""
+    from marketdata.binance import parse_archive_file, verify
+
+    data = path.read_bytes()
+    checksum = path.with_name(path.name + ".CHECKSUM")
+    unverified = None
+    if checksum.is_file():
+        verify(data, checksum.read_text(errors="replace"), path.name)
+    else:
+        unverified = (f"no {checksum.name} beside {path.name}: not verified against the "
+                      f"archive's published checksum")
+    return parse_archive_file(data, path.name, interval), unverified
 
 
 def _data_dir(args: argparse.Namespace) -> Path:
