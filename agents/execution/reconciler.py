@@ -53,7 +53,7 @@ class Reconciler:
         self.entries: dict[str, Decimal | None] = {}
         self.known_oids: set[int] = set()
         self.mids: dict[str, Decimal] = {}
-        self.mids_at = float("-inf")  # monotonic time of the last allMids
+        self.mids_at = float("-inf")  # monotonic time of the last allMids push
         self.transfers: Decimal | None = None  # net deposits from the ledger, last read
         self.runs = 0  # reconciliations completed
         self.recent: list[VenueFill] = []
@@ -109,10 +109,11 @@ class Reconciler:
         return state
 
     async def refresh_mids(self) -> None:
-        self.saw_mids(await self.info({"type": "allMids", "dex": ""}))
+        mids = await self.info({"type": "allMids", "dex": ""})
+        self.mids.update({c: Decimal(str(px)) for c, px in mids.items()})
 
     def saw_mids(self, mids: dict) -> None:
-        """Mid prices from allMids (REST, or the websocket's pushes)."""
+        """Mid prices pushed on the websocket (allMids)."""
         self.mids.update({c: Decimal(str(px)) for c, px in mids.items()})
         self.mids_at = time.monotonic()
 
@@ -120,8 +121,9 @@ class Reconciler:
         return self.mids.get(coin)
 
     async def fresh_mid(self, coin: str) -> Decimal | None:
-        """The mid a market order is priced from: the websocket keeps it current; without
-        pushes for MIDS_MAX_AGE_S it is read again."""
+        """The mid a market order is priced from: the websocket's pushes keep it current;
+        without a push for MIDS_MAX_AGE_S (the feed down, or not subscribed yet) it is read
+        over REST for this order."""
         if time.monotonic() - self.mids_at > MIDS_MAX_AGE_S:
             await self.refresh_mids()
         return self.mids.get(coin)
