@@ -1,0 +1,17 @@
+"""`organism bench orderpath` end to end with a few intents (a benchmark: `pytest -m benchmark`)."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+
+@pytest.mark.benchmark
+def test_bench_orderpath_reports_its_keys():
+    from organism.bench import orderpath
+
+    out = orderpath.run(argparse.Namespace(intents=20, warmup=2, rr=100))
+    assert out["acknowledged"] == 20 and out["failures"] == {}
+    for key in ("intent_to_ack_p50_us", "intent_to_ack_p99_us", "raw_request_reply_p50_us"):
+        assert out[key] > 0
