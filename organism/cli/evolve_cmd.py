@@ -157,7 +157,8 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:  # checked before the search; the disk may still fill up
         return _fail(f"cannot write {path}: {exc.strerror or exc}", 1)
     _remember(args, report, path)
-    _print_hall(report, evaluated / max(elapsed, 1e-9), path)
+    if getattr(args, "print_hall", True):  # organism research prints its own summary
+        _print_hall(report, evaluated / max(elapsed, 1e-9), path)
     return 0
 
 

@@ -29,6 +29,7 @@ COMMANDS: tuple[str, ...] = (
     "organism.cli.backtest_cmd",
     "organism.cli.evolve_cmd",  # evolve
     "organism.cli.validate_cmd",  # validate
+    "organism.cli.research_cmd",  # research: evolve, then validate the hall of fame
     "organism.cli.report_cmd",  # report
     "organism.cli.data_cmd",
     "organism.cli.sql_cmd",  # sql
