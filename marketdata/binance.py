@@ -321,6 +321,24 @@ async def _fetch_checked(src: _Source, path: str, report: FetchReport) -> bytes 
     return data
 
 
+def _store_month(store: CandleStore, report: FetchReport, symbol: str, coin: str,
+                 interval: str, y: int, m: int, klines: bytes | None,
+                 funding: bytes | None) -> None:
+    """Parse a month's verified files and append them to the binance source."""
+    if klines is not None:
+        name = kline_file(symbol, interval, y, m).rsplit("/", 1)[-1]
+        parsed = parse_kline_archive(klines, name, interval)
+        report.bad_rows += [str(b) for b in parsed.bad]
+        if parsed.table.num_rows:
+            report.candles_written += store.append(coin, interval, parsed.table)
+    if funding is not None:
+        name = funding_file(symbol, y, m).rsplit("/", 1)[-1]
+        parsed = parse_funding_archive(funding, name)
+        report.bad_rows += [str(b) for b in parsed.bad]
+        if parsed.table.num_rows:
+            report.payments_written += store.append_ctx(coin, parsed.table)
+
+
 def _month_complete(store: CandleStore, coin: str, interval: str, y: int, m: int) -> bool:
     """The binance source already holds every bar of the month and a funding payment in it."""
     step = INTERVAL_MS.get(interval)
@@ -353,41 +371,31 @@ async def fetch_months(base: str, symbol: str, coin: str, interval: str,
 
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300))
     src = _Source(base, session)
-    gate = asyncio.Semaphore(concurrency)
 
     async def one(y: int, m: int):
         label = f"{y:04d}-{m:02d}"
         if await asyncio.to_thread(_month_complete, store, coin, interval, y, m):
             report.skipped.append(label)
             return None
-        async with gate:
-            k = await _fetch_checked(src, kline_file(symbol, interval, y, m), report)
-            f = await _fetch_checked(src, funding_file(symbol, y, m), report)
+        k, f = await asyncio.gather(
+            _fetch_checked(src, kline_file(symbol, interval, y, m), report),
+            _fetch_checked(src, funding_file(symbol, y, m), report))
         if on_month is not None:
             on_month(label)
-        return label, k, f
+        return y, m, k, f
 
     try:
-        got = await asyncio.gather(*(one(y, m) for y, m in months))
+        # `concurrency` months at a time, stored in month order before the next ones come:
+        # memory stays a few months' files whatever the span (1m klines are MBs a month)
+        for i in range(0, len(months), concurrency):
+            got = await asyncio.gather(*(one(y, m) for y, m in months[i:i + concurrency]))
+            for item in got:
+                if item is not None:
+                    await asyncio.to_thread(_store_month, store, report, symbol, coin,
+                                            interval, *item)
     finally:
         if session is not None:
             await session.close()
     for part in (report.skipped, report.verified, report.missing, report.refused):
         part.sort()  # the downloads finish in any order; the report reads in month order
-    for item in got:  # in month order: each append writes one file
-        if item is None:
-            continue
-        label, k, f = item
-        if k is not None:
-            name = kline_file(symbol, interval, *map(int, label.split("-"))).rsplit("/", 1)[-1]
-            parsed = parse_kline_archive(k, name, interval)
-            report.bad_rows += [str(b) for b in parsed.bad]
-            if parsed.table.num_rows:
-                report.candles_written += store.append(coin, interval, parsed.table)
-        if f is not None:
-            name = funding_file(symbol, *map(int, label.split("-"))).rsplit("/", 1)[-1]
-            parsed = parse_funding_archive(f, name)
-            report.bad_rows += [str(b) for b in parsed.bad]
-            if parsed.table.num_rows:
-                report.payments_written += store.append_ctx(coin, parsed.table)
     return report
