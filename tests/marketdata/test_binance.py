@@ -18,7 +18,7 @@ import pytest
 from aiohttp import web
 
 from marketdata import binance
-from marketdata.datasets import load_dataset, store_funding
+from marketdata.datasets import DataSpecError, load_dataset, store_funding
 from marketdata.store import CandleStore, candles_table
 from organism.cli.main import main
 from quant.data import synthetic
@@ -226,6 +226,9 @@ def test_fetch_stores_binance_beside_hyperliquid_whose_candles_win(env, capsys):
     assert f"  binance      2024-01-01 00:00Z to 2024-02-14 23:00Z  {int(before.sum()):>9,} " \
            "bars" in lines
     assert "  funding: binance's before 2024-02-15 00:00Z, hyperliquid's from then on" in lines
+    with pytest.raises(DataSpecError, match="source 'nowhere' unknown; use one of "
+                                             "hyperliquid, binance"):
+        load_dataset("store:BTC/1h@nowhere", env)
     status = json.loads(run(("data", "status", "--json"), capsys)[1])
     assert status["precedence"] == ["hyperliquid", "binance"]
     assert {(s["source"], s["used"]) for s in status["sources"]} == {
