@@ -64,8 +64,9 @@ class Evaluator:
                      chunk: int = 64) -> list[dict[str, float]]:
         """Metrics of each strategy, in order (the same numbers as `metrics`), chunk by
         chunk on `workers` threads (at most the machine's cores). Each thread compiles a
-        chunk's signals, then simulates it and computes its metrics in one numba call that
-        releases the GIL, so one thread's Python overlaps the other's kernel."""
+        chunk's signal programs, then runs them, simulates and computes the metrics in one
+        numba call that releases the GIL, so one thread's Python overlaps the other's
+        kernel."""
         from quant.batch import BatchBuffers, evaluate_batch
 
         chunk = max(1, int(chunk))
@@ -85,9 +86,8 @@ class Evaluator:
         def run(part):
             buffers = pool.get()
             try:
-                signals = [compile_signals(s, self.cache) for s in part]
-                return evaluate_batch(part, signals, self.dataset, self.config,
-                                      self.workspace.funding, buffers)
+                return evaluate_batch(part, self.cache, self.config, self.workspace.funding,
+                                      buffers).metrics
             finally:
                 pool.put(buffers)
 

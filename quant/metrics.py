@@ -33,8 +33,14 @@ def return_stats_nb(r, equity, init_cash, lags):
     Returns (mean, std ddof 1, downside deviation, skew, raw kurtosis, max drawdown,
     max drawdown duration in bars, autocorrelations rho[1..lags]).
     """
-    n = r.shape[0]
     mean, down, mdd, mdur = _level_pass_nb(r, equity, init_cash)
+    return _return_stats_nb(r, mean, down, mdd, mdur, lags)
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
+def _return_stats_nb(r, mean, down, mdd, mdur, lags):
+    """return_stats_nb given the mean, the sum of squared downside returns and the drawdowns."""
+    n = r.shape[0]
     m2, m3, m4 = _central_moments_nb(r, mean)
     std = math.sqrt(m2 / (n - 1)) if n > 1 else np.nan
     p2 = m2 / n
@@ -177,8 +183,25 @@ N_METRICS = len(KEYS)
 @njit(cache=True, error_model="numpy", nogil=True)
 def metrics_nb(r, equity, init_cash, bpy, trades, turnover, exposed, lags, out):
     """Every metric of one run into `out` (order of KEYS): one call, no Python in between."""
+    _fill_metrics_nb(r, equity, init_cash, bpy, trades, turnover, exposed, lags, out,
+                     return_stats_nb(r, equity, init_cash, lags))
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
+def metrics_drawdown_nb(r, equity, init_cash, bpy, trades, turnover, exposed, lags, mdd, mdur,
+                        out):
+    """metrics_nb with the drawdowns already measured (quant.sim measures them as it writes
+    the equity): the same numbers, one pass over the curve fewer."""
     n = r.shape[0]
-    mean, std, down, skew, kurt, mdd, mdur, rho = return_stats_nb(r, equity, init_cash, lags)
+    total, down = _sum_and_downside_nb(r)
+    stats = _return_stats_nb(r, total / n, down, mdd, mdur, lags)
+    _fill_metrics_nb(r, equity, init_cash, bpy, trades, turnover, exposed, lags, out, stats)
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
+def _fill_metrics_nb(r, equity, init_cash, bpy, trades, turnover, exposed, lags, out, stats):
+    n = r.shape[0]
+    mean, std, down, skew, kurt, mdd, mdur, rho = stats
     n_trades, n_wins, gross_profit, gross_loss, expectancy = trade_stats_nb(trades)
     years = n / bpy
     final = equity[n - 1] if n else init_cash

@@ -31,6 +31,7 @@ class IndicatorCache:
         self.dataset = dataset
         self.max_bytes = int(max_bytes)
         self._store: OrderedDict[Node | tuple, np.ndarray] = OrderedDict()
+        self._leaves: dict = {}  # node -> (array, address) for quant.program, see leaf()
         self._bytes = 0
         self.hits = 0
         self.misses = 0
@@ -63,6 +64,32 @@ class IndicatorCache:
             self._put(node, out)
         return out
 
+    def leaf(self, node: Node, dtype) -> tuple[np.ndarray, int]:
+        """`evaluate(node)` as a contiguous array of `dtype` (float64 or bool) with its
+        address, for quant.program's kernels. The address is remembered beside the stored
+        array and forgotten with it (numpy takes microseconds to tell it, and a population
+        asks thousands of times); the caller keeps the array alive while a kernel reads it."""
+        hit = self._leaves.get(node)
+        if hit is not None:
+            with self._lock:
+                if node in self._store:
+                    self._store.move_to_end(node)
+                self.hits += 1
+            return hit
+        raw = self.evaluate(node)
+        arr = raw
+        if arr.dtype != dtype or not arr.flags.c_contiguous:
+            arr = np.ascontiguousarray(arr, dtype=dtype)
+        out = (arr, arr.ctypes.data)
+        with self._lock:
+            # a stored indicator while it stays stored, or a data column (the dataset's own)
+            if PRIMITIVES[node.name].cached:
+                if self._store.get(node) is raw:
+                    self._leaves[node] = out
+            elif not node.children:
+                self._leaves[node] = out
+        return out
+
     def derived(self, key: tuple, compute) -> np.ndarray:
         """A value derived from the dataset (not a tree), cached under `key` like a node."""
         with self._lock:
@@ -82,12 +109,14 @@ class IndicatorCache:
         self._store[node] = arr
         self._bytes += arr.nbytes
         while self._bytes > self.max_bytes:
-            _, old = self._store.popitem(last=False)
+            key, old = self._store.popitem(last=False)
+            self._leaves.pop(key, None)
             self._bytes -= old.nbytes
 
     def clear(self) -> None:
         with self._lock:
             self._store.clear()
+            self._leaves.clear()
             self._bytes = 0
 
 
@@ -131,6 +160,26 @@ def position_size(strategy: Strategy, cache: IndicatorCache) -> np.ndarray:
 
 
 def compile_signals(strategy: Strategy, cache: IndicatorCache) -> Signals:
+    """The strategy's four signals over the cache's dataset, computed by the kernel the batch
+    path runs (quant.program), so what the trader decides is what the backtest decided."""
+    from quant.program import ProgramBuilder, Registers, signals_nb
+
+    n = len(cache.dataset)
+    prog = ProgramBuilder(cache)
+    prog.add(strategy)
+    regs = Registers()
+    regs.fit(prog)
+    ins, starts, ends, roots, kon, addr = prog.arrays()
+    out = np.empty((4, n), dtype=np.bool_)
+    b = out.view(np.uint8)
+    signals_nb(ins, starts[0], ends[0], kon, roots[0], addr, n, regs.fregs, regs.bregs,
+               b[0], b[1], b[2], b[3])
+    return Signals(out[0], out[1], out[2], out[3], position_size(strategy, cache))
+
+
+def evaluate_signals(strategy: Strategy, cache: IndicatorCache) -> Signals:
+    """The four signals by evaluating each tree in numpy, node by node (`cache.evaluate`): the
+    reference the program kernel is tested against."""
     n = len(cache.dataset)
     le, lx, se, sx = (_as_bool(cache.evaluate(t), n) for t in strategy.trees())
     return Signals(le, lx, se, sx, position_size(strategy, cache))
@@ -141,4 +190,5 @@ def signals_for(strategy: Strategy, dataset: Dataset) -> Signals:
     return compile_signals(strategy, IndicatorCache(dataset))
 
 
-__all__ = ["IndicatorCache", "Signals", "compile_signals", "signals_for", "position_size", "nb"]
+__all__ = ["IndicatorCache", "Signals", "compile_signals", "evaluate_signals", "signals_for",
+           "position_size", "nb"]

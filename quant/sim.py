@@ -103,14 +103,35 @@ def _record_trade_nb(trades, nt, entry_idx, exit_idx, pos, entry_px, exit_px, pn
     return nt + 1
 
 
+@njit(cache=True, error_model="numpy", nogil=True, inline="always")
+def _mark_nb(e, prev, top, mdd, dd, mdd_bars):
+    """One bar's equity `e` after `prev`: its simple return (0 after a bar that ended at zero
+    equity), and the drawdown state (running peak from the initial cash, deepest drawdown as a
+    fraction of the peak, bars below the peak now and at most), updated exactly as
+    quant.metrics' level pass did it over the finished curve."""
+    r = e / prev - 1.0 if prev > 0 else 0.0
+    if e >= top:
+        top = e
+        dd = 0
+    else:
+        dd += 1
+        if dd > mdd_bars:
+            mdd_bars = dd
+        if e < top * (1.0 - mdd):  # a deeper trough: only then pay for the division
+            mdd = 1.0 - e / top
+    return r, top, mdd, dd, mdd_bars
+
+
 # The in-position stretch, one function per side so each loop is short and branch-light: fund,
 # mark, follow the best price, decide, bar after bar from bar t. Stops before bar u, where u is
 # the first bar the general path must take (a level touched inside it, or an equity that would
 # not stay positive) or the bar after a close that decided something (pending != _NONE), or n.
-# Returns (u, cash, trade_pnl, peak, pending); bars t..u-1 have their equity written.
+# Returns (u, cash, trade_pnl, peak, pending, prev, top, mdd, dd, mdd_bars); bars t..u-1 have
+# their equity and return written, and the drawdown state (_mark_nb) has seen them.
 @njit(cache=True, error_model="numpy", nogil=True)
 def _long_stretch_nb(t, high, low, close, funding, fstep, codes, pos, cash, trade_pnl, peak,
-                     has_stops, has_tr, trail, sl_level, tp_level, hold_last, equity):
+                     has_stops, has_tr, trail, sl_level, tp_level, hold_last, equity, rets,
+                     prev, top, mdd, dd, mdd_bars):
     n = close.shape[0]
     last = n - 1
     u = t
@@ -120,31 +141,35 @@ def _long_stretch_nb(t, high, low, close, funding, fstep, codes, pos, cash, trad
             if has_tr and peak * trail > stop:
                 stop = peak * trail
             if not (low[u] > stop and high[u] < tp_level):
-                return u, cash, trade_pnl, peak, _NONE
+                return u, cash, trade_pnl, peak, _NONE, prev, top, mdd, dd, mdd_bars
         c = close[u]
         f = pos * c * funding[u * fstep]
         eq = cash - f + pos * c
         if eq <= 0.0:
-            return u, cash, trade_pnl, peak, _NONE
+            return u, cash, trade_pnl, peak, _NONE, prev, top, mdd, dd, mdd_bars
         cash -= f
         trade_pnl -= f
         h = high[u]
         if h > peak:
             peak = h
         equity[u] = eq
+        rets[u], top, mdd, dd, mdd_bars = _mark_nb(eq, prev, top, mdd, dd, mdd_bars)
+        prev = eq
         if u < last:
             code = (codes[u] >> 2) & 3
             if code != _NONE:
-                return u + 1, cash, trade_pnl, peak, np.int64(code)
+                return (u + 1, cash, trade_pnl, peak, np.int64(code), prev, top, mdd, dd,
+                        mdd_bars)
             if u >= hold_last:
-                return u + 1, cash, trade_pnl, peak, _CLOSE
+                return u + 1, cash, trade_pnl, peak, _CLOSE, prev, top, mdd, dd, mdd_bars
         u += 1
-    return n, cash, trade_pnl, peak, _NONE
+    return n, cash, trade_pnl, peak, _NONE, prev, top, mdd, dd, mdd_bars
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
 def _short_stretch_nb(t, high, low, close, funding, fstep, codes, pos, cash, trade_pnl, peak,
-                      has_stops, has_tr, trail, sl_level, tp_level, hold_last, equity):
+                      has_stops, has_tr, trail, sl_level, tp_level, hold_last, equity, rets,
+                      prev, top, mdd, dd, mdd_bars):
     n = close.shape[0]
     last = n - 1
     u = t
@@ -154,34 +179,54 @@ def _short_stretch_nb(t, high, low, close, funding, fstep, codes, pos, cash, tra
             if has_tr and peak * trail < stop:
                 stop = peak * trail
             if not (high[u] < stop and low[u] > tp_level):
-                return u, cash, trade_pnl, peak, _NONE
+                return u, cash, trade_pnl, peak, _NONE, prev, top, mdd, dd, mdd_bars
         c = close[u]
         f = pos * c * funding[u * fstep]
         eq = cash - f + pos * c
         if eq <= 0.0:
-            return u, cash, trade_pnl, peak, _NONE
+            return u, cash, trade_pnl, peak, _NONE, prev, top, mdd, dd, mdd_bars
         cash -= f
         trade_pnl -= f
         lo = low[u]
         if lo < peak:
             peak = lo
         equity[u] = eq
+        rets[u], top, mdd, dd, mdd_bars = _mark_nb(eq, prev, top, mdd, dd, mdd_bars)
+        prev = eq
         if u < last:
             code = (codes[u] >> 4) & 3
             if code != _NONE:
-                return u + 1, cash, trade_pnl, peak, np.int64(code)
+                return (u + 1, cash, trade_pnl, peak, np.int64(code), prev, top, mdd, dd,
+                        mdd_bars)
             if u >= hold_last:
-                return u + 1, cash, trade_pnl, peak, _CLOSE
+                return u + 1, cash, trade_pnl, peak, _CLOSE, prev, top, mdd, dd, mdd_bars
         u += 1
-    return n, cash, trade_pnl, peak, _NONE
+    return n, cash, trade_pnl, peak, _NONE, prev, top, mdd, dd, mdd_bars
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
 def simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, size_is_units,
                      fee, slippage, stop_loss, take_profit, trailing_stop, max_hold,
                      max_leverage, init_cash, equity, rets, position, trades):
-    """Run one strategy. Fractions everywhere: fee and slippage per fill (4.5 bps = 0.00045),
-    stops as fractions of the entry fill price, funding per bar. NaN disables a stop, max_hold < 1
+    """`simulate_codes_into_nb` on four signal arrays (bool): long entry, long exit, short
+    entry, short exit at each close."""
+    codes = np.empty(close.shape[0], dtype=np.uint8)
+    _action_codes_nb(le, lx, se, sx, codes)
+    nt, turnover, exposed, _, _ = simulate_codes_into_nb(
+        open_, high, low, close, funding, codes, size, size_is_units, fee, slippage, stop_loss,
+        take_profit, trailing_stop, max_hold, max_leverage, init_cash, equity, rets, position,
+        trades)
+    return nt, turnover, exposed
+
+
+@njit(cache=True, error_model="numpy", nogil=True)
+def simulate_codes_into_nb(open_, high, low, close, funding, codes, size, size_is_units,
+                           fee, slippage, stop_loss, take_profit, trailing_stop, max_hold,
+                           max_leverage, init_cash, equity, rets, position, trades):
+    """Run one strategy from its decision codes (`_action_codes_nb`: what each close decides
+    when flat, long or short; quant.program writes them straight from a strategy's trees).
+    Fractions everywhere: fee and slippage per fill (4.5 bps = 0.00045), stops as fractions
+    of the entry fill price, funding per bar. NaN disables a stop, max_hold < 1
     disables the holding limit. `size` is notional / equity, or units when size_is_units.
     `funding` and `size` may have length 1 (one value for every bar).
 
@@ -189,7 +234,10 @@ def simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, siz
     pages each run): equity at each close, simple per-bar returns, position in units at each
     close (skipped when `position` is empty: at 10^5 bars memory traffic is most of the cost),
     and trade records (T_* columns; see trade_capacity for the rows needed).
-    Returns (number of trades, total traded notional / equity, bars ending in a position).
+    Returns (number of trades, total traded notional / equity, bars ending in a position,
+    maximum drawdown as a fraction of the running peak of equity (initial cash included),
+    longest stretch of bars below a previous peak): the drawdowns and the returns are
+    measured as each bar's equity is written, which spares two more passes over the curve.
     """
     n = close.shape[0]
     fstep = 1 if funding.shape[0] == n else 0
@@ -215,8 +263,11 @@ def simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, siz
     sl_level = 0.0  # stop-loss and take-profit prices of the open position
     tp_level = 0.0
     hold_last = n  # last bar whose close keeps the position under max_hold
-    codes = np.empty(n, dtype=np.uint8)
-    _action_codes_nb(le, lx, se, sx, codes)
+    prev = init_cash  # equity at the previous close, for the returns
+    top = init_cash  # drawdown state (_mark_nb)
+    mdd = 0.0
+    dd = 0
+    mdd_bars = 0
     last = n - 1  # no decision is taken at the last close
     t = 0
     while t < n:
@@ -230,6 +281,18 @@ def simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, siz
                     u += 1
                 for i in range(t, u + 1):
                     equity[i] = cash
+                # u - t + 1 bars of the same equity: one return, then zeros; the drawdown
+                # state moves once (repeating a bar's update changes nothing but the count)
+                rets[t], top, mdd, dd, mdd_bars = _mark_nb(cash, prev, top, mdd, dd, mdd_bars)
+                if u > t:
+                    z = cash / cash - 1.0 if cash > 0 else 0.0
+                    for i in range(t + 1, u + 1):
+                        rets[i] = z
+                    if dd > 0:
+                        dd += u - t
+                        if dd > mdd_bars:
+                            mdd_bars = dd
+                prev = cash
                 if rec_pos:
                     for i in range(t, u + 1):
                         position[i] = 0.0
@@ -242,15 +305,17 @@ def simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, siz
             # bar after bar, until a level is touched inside a bar or the equity would not
             # stay positive (the general path takes that bar) or a close decides something
             if pos > 0:
-                u, cash, trade_pnl, peak, pending = _long_stretch_nb(
-                    t, high, low, close, funding, fstep, codes, pos, cash, trade_pnl, peak,
-                    has_stops, has_tr, 1.0 - trailing_stop, sl_level, tp_level, hold_last,
-                    equity)
+                u, cash, trade_pnl, peak, pending, prev, top, mdd, dd, mdd_bars = \
+                    _long_stretch_nb(t, high, low, close, funding, fstep, codes, pos, cash,
+                                     trade_pnl, peak, has_stops, has_tr, 1.0 - trailing_stop,
+                                     sl_level, tp_level, hold_last, equity, rets, prev, top,
+                                     mdd, dd, mdd_bars)
             else:
-                u, cash, trade_pnl, peak, pending = _short_stretch_nb(
-                    t, high, low, close, funding, fstep, codes, pos, cash, trade_pnl, peak,
-                    has_stops, has_tr, 1.0 + trailing_stop, sl_level, tp_level, hold_last,
-                    equity)
+                u, cash, trade_pnl, peak, pending, prev, top, mdd, dd, mdd_bars = \
+                    _short_stretch_nb(t, high, low, close, funding, fstep, codes, pos, cash,
+                                      trade_pnl, peak, has_stops, has_tr, 1.0 + trailing_stop,
+                                      sl_level, tp_level, hold_last, equity, rets, prev, top,
+                                      mdd, dd, mdd_bars)
             if rec_pos:
                 for i in range(t, u):
                     position[i] = pos
@@ -389,6 +454,8 @@ def simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, siz
             cash = 0.0
             eq = 0.0
         equity[t] = eq
+        rets[t], top, mdd, dd, mdd_bars = _mark_nb(eq, prev, top, mdd, dd, mdd_bars)
+        prev = eq
         if rec_pos:
             position[t] = pos
         if pos != 0.0:
@@ -397,35 +464,16 @@ def simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, siz
         if t == n - 1 or not alive:
             t += 1
             continue
-        l_in = le[t]
-        l_out = lx[t]
-        s_in = se[t]
-        s_out = sx[t]
-        if l_in and l_out:
-            l_in = False
-            l_out = False
-        if s_in and s_out:
-            s_in = False
-            s_out = False
-        if l_in and s_in:
-            l_in = False
-            s_in = False
-        timed_out = pos != 0.0 and max_hold >= 1 and t - entry_idx + 1 >= max_hold
+        code = codes[t]
         if pos > 0:
-            if s_in:
-                pending = _OPEN_SHORT
-            elif l_out or timed_out:
-                pending = _CLOSE
+            pending = (code >> 2) & 3
         elif pos < 0:
-            if l_in:
-                pending = _OPEN_LONG
-            elif s_out or timed_out:
-                pending = _CLOSE
+            pending = (code >> 4) & 3
         else:
-            if l_in:
-                pending = _OPEN_LONG
-            elif s_in:
-                pending = _OPEN_SHORT
+            pending = code & 3
+        if pending == _NONE and pos != 0.0 and max_hold >= 1 and \
+                t - entry_idx + 1 >= max_hold:
+            pending = _CLOSE  # held max_hold bars by this close
         pending_size = size[t * sstep]
         t += 1
     # an open position at the end is reported as a trade marked at the last close
@@ -434,27 +482,7 @@ def simulate_into_nb(open_, high, low, close, funding, le, lx, se, sx, size, siz
         pnl = pos * (c - entry_px) + trade_pnl
         nt = _record_trade_nb(trades, nt, entry_idx, n - 1, pos, entry_px, c, pnl, entry_cost,
                               EXIT_END)
-    _returns_nb(equity, init_cash, rets)
-    return nt, turnover, exposed
-
-
-@njit(cache=True, error_model="numpy", nogil=True)
-def _returns_nb(equity, init_cash, rets):
-    """Simple per-bar returns of an equity curve starting from init_cash; 0 after a bar that
-    ended at zero equity. A pass of its own, free of the simulation's branches, so it
-    vectorises."""
-    n = equity.shape[0]
-    if n == 0:
-        return
-    rets[0] = equity[0] / init_cash - 1.0 if init_cash > 0 else 0.0
-    _ratio_minus_one_nb(equity[1:], equity[:-1], rets[1:])
-
-
-@njit(cache=True, error_model="numpy", nogil=True)
-def _ratio_minus_one_nb(num, den, out):
-    for i in range(num.shape[0]):
-        d = den[i]
-        out[i] = num[i] / d - 1.0 if d > 0 else 0.0
+    return nt, turnover, exposed, mdd, mdd_bars
 
 
 @dataclass(frozen=True)
