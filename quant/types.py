@@ -40,6 +40,9 @@ class Node:
     def __setattr__(self, key, val):  # noqa: D105 - immutability guard
         raise AttributeError("Node is immutable")
 
+    def __reduce__(self):  # pickled by its parts (the default would set slots, which we refuse)
+        return (Node, (self.name, self.children, self.value))
+
     def __hash__(self) -> int:
         return self._hash
 

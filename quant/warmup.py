@@ -34,8 +34,8 @@ def warm_up(genomes: int = 400) -> dict:
     strategies += [parse_strategy(p.read_text(), str(p)) for p in sorted(examples.glob("*.dsl"))]
     strategies.append(parse_strategy(markets[1].oracle_dsl))
     ev = InSampleEvaluator(data)
-    for s in strategies:
-        ev.evaluate(s)
+    ev.evaluate_many(strategies)
+    ev.evaluate(strategies[0])
     batch = Evaluator(data, SimConfig())
     batch.metrics_many(strategies[:64], workers=1)
     batch.metrics_many(strategies[:64], workers=2, chunk=16)

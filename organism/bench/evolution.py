@@ -22,6 +22,9 @@ and does a long run hold its memory flat.
 - Throughput: the same fresh genomes evaluated by a local pool of 1 and 2 processes, and by 2
   `organism agent evaluator` processes over NATS (an embedded broker), each after a warm-up set
   of as many genomes; the better of two fresh sets counts (the machine may be shared).
+  `batch_evals_per_s_1_worker`: the same genomes on the same in-sample bars through the batch
+  path (`quant.backtest.Evaluator.metrics_many`, the backtest benchmark's path), in the same
+  process beside the one-worker pool; `evolution_vs_batch_1_worker` is the ratio.
 - Memory: a long in-process run; resident memory at generation 50 and at the end.
 """
 
@@ -161,41 +164,65 @@ def _quality(args) -> dict:
     }
 
 
-def _genomes(n: int, seed: int, max_window: int) -> list[tuple[str, str]]:
+def _genomes(n: int, seed: int, max_window: int) -> list:
+    """n distinct random genomes as the search asks for them (GenomeRequests: hash, text and
+    the strategy itself)."""
     import hashlib
     import random
 
     from quant.dsl import format_strategy
     from quant.genome import canonical
+    from quant.gp.fitness import GenomeRequest
     from quant.gp.pset import Individual, build_pset, gen_half_and_half, to_strategy
 
     pset = build_pset(max_window)
     random.seed(seed)
-    out: dict[str, str] = {}
+    out: dict[str, GenomeRequest] = {}
     while len(out) < n:
-        text = format_strategy(canonical(to_strategy(Individual(gen_half_and_half(pset, 2, 4)))),
-                               pretty=False)
-        out[hashlib.sha256(text.encode()).hexdigest()] = text
-    return list(out.items())
+        strategy = canonical(to_strategy(Individual(gen_half_and_half(pset, 2, 4))))
+        text = format_strategy(strategy, pretty=False)
+        key = hashlib.sha256(text.encode()).hexdigest()
+        out[key] = GenomeRequest(key, text, strategy)
+    return list(out.values())
 
 
 def _throughput(args) -> dict:
+    """Evolution's evaluations per second (the local pool: metrics, regime and segment Sharpe
+    per genome) and, in the same process on the same in-sample bars and genomes with the same
+    indicator-cache budget, the batch path's (quant.backtest.Evaluator.metrics_many: metrics
+    only), timed alternately so load hits both alike."""
+    from quant.backtest import Evaluator
+    from quant.gp.fitness import in_sample_bars
     from quant.gp.planted import planted_edge
     from quant.gp.pool import LocalPool
 
     data = planted_edge(seed=99, bars=args.throughput_bars)
     warm = _genomes(args.throughput_genomes, 1, 200)
     timed = [_genomes(args.throughput_genomes, 2 + i, 200) for i in range(2)]
+    cache_mb = 16.0  # LocalPool's default
     out = {}
     for workers in (1, 2):
-        with LocalPool(data, workers=workers) as pool:
+        with LocalPool(data, workers=workers, cache_mb=cache_mb) as pool:
+            batch = None
+            if workers == 1:
+                in_sample = data.slice(0, in_sample_bars(len(data)))  # what the pool reads
+                batch = Evaluator(in_sample, cache_bytes=int(cache_mb * 2**20))
+                batch.metrics_many([g.strategy for g in warm])
             pool.evaluate(warm)
-            rates = []
+            rates, batch_rates = [], []
             for genomes in timed:  # best of two fresh sets: the machine is shared
                 t0 = time.perf_counter()
                 pool.evaluate(genomes)
                 rates.append(len(genomes) / (time.perf_counter() - t0))
+                if batch is not None:
+                    strategies = [g.strategy for g in genomes]
+                    t0 = time.perf_counter()
+                    batch.metrics_many(strategies)
+                    batch_rates.append(len(genomes) / (time.perf_counter() - t0))
             out[f"evals_per_s_{workers}_worker" + ("s" if workers > 1 else "")] = max(rates)
+            if batch_rates:
+                out["batch_evals_per_s_1_worker"] = max(batch_rates)
+                out["evolution_vs_batch_1_worker"] = round(max(rates) / max(batch_rates), 3)
     if not args.skip_nats:
         out["evals_per_s_2_nats_workers"] = _nats_throughput(args, warm, timed)
     return out

@@ -2,9 +2,12 @@
 
 Evolution sees only the in-sample part of history (the first `in_sample` fraction, 60 % by
 default; `searched_range` names those bars); validation owns the bars after them. Every
-evaluation path (in-process, the local process pool, NATS workers) calls
-`InSampleEvaluator.evaluate_text` on the same bars, and results carry only finite floats, so the
-three paths agree bit for bit.
+evaluation path (in-process, the local process pool, NATS workers) evaluates through
+`InSampleEvaluator.evaluate_many` on the same bars: the batch path (quant.batch: signal
+programs over a shared indicator cache, simulation, metrics, regime and segment Sharpe in one
+kernel call per chunk), and results carry only finite floats, so the three paths agree bit for
+bit. A search's requests carry the Strategy beside its text (`GenomeRequest`), so an evaluator
+in the same process never parses what the search just printed.
 """
 
 from __future__ import annotations
@@ -16,13 +19,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from quant.batch import BatchBuffers, evaluate_batch
 from quant.data import Dataset
 from quant.dsl import parse_strategy
 from quant.genome import Strategy
-from quant.metrics import compute_metrics
-from quant.gp.regimes import REGIMES, regime_labels, regime_sharpe
-from quant.signals import IndicatorCache, compile_signals
-from quant.sim import SimConfig, Workspace, simulate
+from quant.gp.regimes import REGIMES, regime_labels
+from quant.metrics import KEYS
+from quant.signals import IndicatorCache
+from quant.sim import SimConfig, funding_per_bar
 from schemas.evolution import BarRange
 
 IN_SAMPLE = 0.6
@@ -34,8 +38,11 @@ METRIC_KEYS: tuple[str, ...] = (
     "exposure", "turnover", "bars", "sharpe_per_bar",
 )
 _INDEX = {k: i for i, k in enumerate(METRIC_KEYS)}
+_COLUMNS = np.array([KEYS.index(k) for k in METRIC_KEYS])  # METRIC_KEYS in quant.metrics rows
 SEGMENTS = 3  # consistency: the in-sample Sharpe of each third, so one lucky stretch shows
 BIG = 1e6  # stands in for ±inf (a profit factor with no losing trade)
+CHUNK = 64  # genomes per kernel call
+_FAILURES = (ValueError, FloatingPointError, ZeroDivisionError, OverflowError)
 
 
 def finite(x: float) -> float:
@@ -46,6 +53,28 @@ def finite(x: float) -> float:
     if math.isinf(x):
         return math.copysign(BIG, x)
     return max(-BIG, min(BIG, x))
+
+
+def finite_array(a: np.ndarray) -> np.ndarray:
+    """`finite` on every element."""
+    a = np.where(np.isnan(a), 0.0, a)
+    a = np.where(np.isinf(a), np.copysign(BIG, a), a)
+    return np.clip(a, -BIG, BIG)
+
+
+class GenomeRequest(tuple):
+    """One genome to evaluate: a (genome hash, DSL text) pair, as every evaluator and the wire
+    take it, that also carries the Strategy the text was printed from (`strategy`), so a local
+    evaluator skips parsing it (parsing costs ~160 µs a genome; a pickled strategy crosses to
+    a pool process in ~50)."""
+
+    def __new__(cls, key: str, dsl: str, strategy: Strategy | None = None):
+        self = super().__new__(cls, (key, dsl))
+        self.strategy = strategy
+        return self
+
+    def __reduce__(self):
+        return (GenomeRequest, (self[0], self[1], self.strategy))
 
 
 @dataclass(frozen=True)
@@ -106,7 +135,8 @@ def dataset_digest(ds: Dataset) -> str:
 
 
 def segment_sharpe(returns: np.ndarray, k: int, bars_per_year: float) -> tuple[float, ...]:
-    """Annualised Sharpe of k equal consecutive stretches of per-bar returns (0 if flat)."""
+    """Annualised Sharpe of k equal consecutive stretches of per-bar returns (0 if flat). The
+    reference for quant.batch.segment_sharpe_nb, which evolution runs."""
     out = []
     for part in np.array_split(returns, k):
         sd = float(part.std(ddof=1)) if part.shape[0] > 1 else 0.0
@@ -117,7 +147,9 @@ def segment_sharpe(returns: np.ndarray, k: int, bars_per_year: float) -> tuple[f
 class InSampleEvaluator:
     """Evaluates genomes on the in-sample bars of one dataset, sharing indicators between them.
 
-    `dataset` is the full history; only its first `in_sample` fraction is ever read.
+    `dataset` is the full history; only its first `in_sample` fraction is ever read. Safe to
+    share between threads (evolution's remote evaluation falls back to it from several at
+    once): each call takes buffers of its own.
     """
 
     def __init__(self, dataset: Dataset, config: SimConfig = SimConfig(),
@@ -126,26 +158,50 @@ class InSampleEvaluator:
         self.data = dataset.slice(0, in_sample_bars(len(dataset), in_sample))
         self.config = config
         self.cache = IndicatorCache(self.data, int(cache_mb * 2**20))
-        self.workspace = Workspace(self.data, config)
+        funding = funding_per_bar(self.data, config)
+        if len(funding) and np.all(funding == funding[0]):
+            funding = funding[:1].copy()  # as quant.sim.Workspace: one value for every bar
+        self.funding = funding
         self.labels = regime_labels(self.data)
-        # The workspace's buffers are reused by every simulation: one at a time. (Evolution's
-        # remote evaluation falls back to this evaluator from several threads at once; without
-        # the lock two simulations overwrote each other's returns and fitness came out wrong.)
-        self._workspace_lock = threading.Lock()
+        self._free: list[BatchBuffers] = []
+        self._free_lock = threading.Lock()
 
     def evaluate(self, strategy: Strategy) -> GenomeResult:
-        try:
-            signals = compile_signals(strategy, self.cache)  # the cache is thread-safe
-            with self._workspace_lock:
-                res = simulate(strategy, signals, self.data, self.config, self.workspace)
-                m = compute_metrics(res)
-                regimes = regime_sharpe(res.returns, self.labels, self.data.bars_per_year)
-                segments = segment_sharpe(res.returns, SEGMENTS, self.data.bars_per_year)
-        except (ValueError, FloatingPointError, ZeroDivisionError, OverflowError):
-            return GenomeResult.failure()
-        return GenomeResult(tuple(finite(m[k]) for k in METRIC_KEYS),
-                            tuple(finite(x) for x in regimes), False,
-                            tuple(finite(x) for x in segments))
+        return self.evaluate_many([strategy])[0]
 
     def evaluate_text(self, dsl: str) -> GenomeResult:
         return self.evaluate(parse_strategy(dsl))
+
+    def evaluate_requests(self, requests) -> dict[str, GenomeResult]:
+        """{genome hash: result} for (hash, DSL text) pairs; a GenomeRequest's strategy is
+        used as it is, any other text is parsed."""
+        keys = [r[0] for r in requests]
+        strategies = [getattr(r, "strategy", None) or parse_strategy(r[1]) for r in requests]
+        return dict(zip(keys, self.evaluate_many(strategies)))
+
+    def evaluate_many(self, strategies) -> list[GenomeResult]:
+        """Results in order, CHUNK genomes per kernel call; a genome whose evaluation raises
+        (a value error, an overflow) gets GenomeResult.failure()."""
+        out: list[GenomeResult] = []
+        for i in range(0, len(strategies), CHUNK):
+            out += self._chunk(strategies[i:i + CHUNK])
+        return out
+
+    def _chunk(self, part) -> list[GenomeResult]:
+        with self._free_lock:
+            buffers = self._free.pop() if self._free else None
+        if buffers is None:
+            buffers = BatchBuffers(len(self.data), CHUNK)
+        try:
+            res = evaluate_batch(part, self.cache, self.config, self.funding, buffers,
+                                 labels=self.labels, n_regimes=len(REGIMES),
+                                 n_segments=SEGMENTS, catch=_FAILURES)
+        finally:
+            with self._free_lock:
+                self._free.append(buffers)
+        values = finite_array(res.metrics[:, _COLUMNS]).tolist()
+        regimes = finite_array(res.regimes).tolist()
+        segments = finite_array(res.segments).tolist()
+        return [GenomeResult.failure() if bad else GenomeResult(tuple(v), tuple(r), False,
+                                                                 tuple(g))
+                for bad, v, r, g in zip(res.failed.tolist(), values, regimes, segments)]

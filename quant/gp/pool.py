@@ -1,8 +1,9 @@
 """Local evaluation: in this process (workers=1) or in a pool of processes (one per core).
 
 Each worker process builds one `InSampleEvaluator` (its own indicator cache) at start and then
-evaluates chunks of DSL texts. Results are keyed by genome hash, so the order in which chunks
-finish cannot change what the search sees.
+evaluates chunks of DSL texts (in this process, the requests' strategies as they are). Results
+are keyed by genome hash, so the order in which chunks finish cannot change what the search
+sees.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def _init_worker(dataset: Dataset, config: SimConfig, in_sample: float, cache_mb
 
 def _eval_chunk(chunk: list[tuple[str, str]]) -> list[tuple[str, GenomeResult]]:
     assert _WORKER is not None
-    return [(key, _WORKER.evaluate_text(text)) for key, text in chunk]
+    return list(_WORKER.evaluate_requests(chunk).items())
 
 
 def default_workers() -> int:
@@ -53,7 +54,7 @@ class LocalPool:
         if not requests:
             return {}
         if self._local is not None:
-            return {key: self._local.evaluate_text(text) for key, text in requests}
+            return self._local.evaluate_requests(requests)
         assert self._pool is not None
         n_chunks = min(len(requests), self.workers * 4)
         chunks = [list(requests[i::n_chunks]) for i in range(n_chunks)]

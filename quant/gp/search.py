@@ -40,7 +40,7 @@ from quant.dsl import format_strategy
 from quant.genome import Strategy, canonical, strategy_hash, strategy_id
 from quant.gp.bandit import OperatorBandit
 from quant.gp.death import DeathMemory, structure_hashes
-from quant.gp.fitness import GenomeResult
+from quant.gp.fitness import GenomeRequest, GenomeResult
 from quant.gp.operators import (
     GA_OPERATORS,
     GP_OPERATORS,
@@ -210,7 +210,8 @@ class Search:
     # --- ask ----------------------------------------------------------------------------------
     def ask(self) -> list[tuple[str, str]]:
         """Breed the next generation (the first population at generation 0) and return the
-        genomes whose results are not known yet: unique (genome hash, DSL text) pairs."""
+        genomes whose results are not known yet: unique (genome hash, DSL text) pairs
+        (GenomeRequests: each also carries its Strategy, for an evaluator in this process)."""
         if self._pending:
             raise RuntimeError("tell() the results of the previous ask() first")
         with self._random():
@@ -227,10 +228,11 @@ class Search:
                 self._pending = [self._initial(k) for k in range(self.config.islands)]
             else:
                 self._pending = [self._offspring(k, pop) for k, pop in enumerate(self.islands)]
-        requests: dict[str, str] = {}
+        requests: dict[str, GenomeRequest] = {}
         for pop in self._pending:
             for ind in pop:
-                text = format_strategy(canonical(to_strategy(ind)), pretty=False)
+                strategy = canonical(to_strategy(ind))
+                text = format_strategy(strategy, pretty=False)
                 ind.key = hashlib.sha256(text.encode()).hexdigest()  # = strategy_hash
                 known = self._results.get(ind.key)
                 if known is not None:  # held on the individual: the LRU may drop it meanwhile
@@ -238,9 +240,9 @@ class Search:
                     self._results.move_to_end(ind.key)
                 elif ind.key not in requests:
                     ind.result = None
-                    requests[ind.key] = text
+                    requests[ind.key] = GenomeRequest(ind.key, text, strategy)
         self._asked = list(requests)
-        return list(requests.items())
+        return list(requests.values())
 
     def _initial(self, island: int) -> list[Individual]:
         cfg = self.config

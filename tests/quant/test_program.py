@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from quant.batch import BatchBuffers, evaluate_batch
 from quant.data import synthetic
 from quant.dsl import parse_strategy
-from quant.gp.fitness import SEGMENTS, segment_sharpe
+from quant.gp.fitness import SEGMENTS, InSampleEvaluator, finite, segment_sharpe
 from quant.gp.regimes import REGIMES, regime_labels, regime_sharpe
 from quant.metrics import KEYS, compute_metrics
 from quant.program import BLOCK
@@ -87,6 +87,21 @@ def test_the_batch_kernel_equals_the_reference_path(bars):
         np.testing.assert_array_equal(got.metrics[j], np.array(metrics, dtype=float))
         assert tuple(got.regimes[j]) == regimes
         assert tuple(got.segments[j]) == segments
+
+
+def test_the_in_sample_evaluator_equals_the_reference_path():
+    data = synthetic(seed=2, bars=2500)
+    ev = InSampleEvaluator(data)
+    rng = np.random.default_rng(3)
+    strategies = [random_strategy(rng, depth=4, max_window=60) for _ in range(70)]
+    results = ev.evaluate_many(strategies)
+    for s, r in zip(strategies, results):
+        metrics, regimes, segments = _reference(s, ev.data, SimConfig(), ev.labels)
+        m = dict(zip(KEYS, metrics))
+        assert r.values == tuple(finite(m[k]) for k in r.metrics())
+        assert r.regimes == tuple(finite(x) for x in regimes)
+        assert r.segments == tuple(finite(x) for x in segments)
+        assert ev.evaluate(s) == r
 
 
 def test_codes_equal_the_codes_of_the_signals():
