@@ -11,12 +11,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
 import nats
 from loguru import logger
 from nats.aio.client import Client as NATS
@@ -25,13 +27,15 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, PubAck
 from nats.js.kv import KeyValue
 
 from bus import subjects
-from bus.codec import DecodeFailure, decode, encode
+from bus.codec import DecodeFailure, decode, decoder, encode
 from bus.jetstream import stream_for
 from bus.metrics import AgentMetrics
 from bus.permissions import inbox_for
 from schemas import AnyMessage, DeadLetter, Message
 
 MSG_ID = "Nats-Msg-Id"
+# A subject's metric family, once per subject (the hot path asks for every message).
+_family = functools.lru_cache(maxsize=65536)(subjects.family)
 PERMISSIONS_VIOLATION = "permissions violation"
 AUTH_VIOLATION = "authorization violation"
 
@@ -221,7 +225,7 @@ class Bus:
                 "subject and would answer with a storage ack; use a core-NATS subject"
             )
         resp = await self.nc.request(subject, encode(message), timeout=timeout or self.request_timeout_s)
-        self.metrics.published(subjects.family(subject))
+        self.metrics.published(_family(subject))
         return decode(resp.data, reply_type)
 
     # --- receiving ----------------------------------------------------------------------------
@@ -234,26 +238,29 @@ class Bus:
         queue: str = "",
     ):
         """Core NATS subscription; handler(delivery) may return a reply message."""
+        typed = decoder(message_type)  # looked up once, not per message
+        metrics = self.metrics
 
         async def on_msg(msg: Msg) -> None:
-            family = subjects.family(msg.subject)
-            self.metrics.received(family)
+            subject = msg.subject
+            family = _family(subject)
+            metrics.received(family)
             try:
-                message = decode(msg.data, message_type)
-            except DecodeFailure as exc:
-                await self.dead_letter(msg, exc.reason)
+                message = typed.decode(msg.data)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                await self.dead_letter(msg, f"{type(exc).__name__}: {exc}")
                 return
             started = time.perf_counter()
             try:
-                reply = await handler(Delivery(message, msg.subject, msg.headers or {}, msg.reply or ""))
+                reply = await handler(Delivery(message, subject, msg.headers or {}, msg.reply or ""))
                 if reply is not None and msg.reply:
                     await self.nc.publish(msg.reply, encode(reply))
-                    self.metrics.published(subjects.family(msg.subject))
+                    metrics.published(family)
             except Exception:
-                self.metrics.error("handler")
-                logger.exception("handler for {} failed", msg.subject)
+                metrics.error("handler")
+                logger.exception("handler for {} failed", subject)
             finally:
-                self.metrics.handled(family, time.perf_counter() - started)
+                metrics.handled(family, time.perf_counter() - started)
 
         return await self.nc.subscribe(subject, queue=queue, cb=on_msg)
 

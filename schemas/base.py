@@ -42,16 +42,24 @@ class OrderPathMessage(Message, frozen=True, kw_only=True):
     _positive: ClassVar[tuple[str, ...]] = ()
 
     def __post_init__(self) -> None:
+        # every decode of an order-path message runs this: the message text is built only for
+        # an amount that fails
         for name, positive, mapping in _money_fields(type(self)):
             value = getattr(self, name)
             if value is None:
                 continue
-            for key, amount in (value.items() if mapping else ((None, value),)):
-                where = f"`{name}`" if key is None else f"`{name}[{key!r}]`"
-                if not amount.is_finite():
-                    raise ValueError(f"{where} must be a finite amount, got {amount}")
-                if positive and amount <= 0:
-                    raise ValueError(f"{where} must be > 0, got {amount}")
+            if mapping:
+                for key, amount in value.items():
+                    if not amount.is_finite() or (positive and amount <= 0):
+                        _refuse(f"`{name}[{key!r}]`", amount)
+            elif not value.is_finite() or (positive and value <= 0):
+                _refuse(f"`{name}`", value)
+
+
+def _refuse(where: str, amount: Decimal) -> None:
+    if not amount.is_finite():
+        raise ValueError(f"{where} must be a finite amount, got {amount}")
+    raise ValueError(f"{where} must be > 0, got {amount}")
 
 
 @functools.cache

@@ -2,7 +2,9 @@
 
 One run, one embedded broker on a free loopback port (or --url), the same payload both ways: an
 OrderIntent. Raw is nats-py with bytes in and bytes out; typed is the Bus: encode, decode,
-validate and count on both sides.
+validate and count on both sides. Both ends of a case run in this process, so its CPU time per
+round trip is what the case costs: `typed_cpu_us_per_msg` is the typed layer's extra CPU per
+message (typed minus raw per round trip, halved: a request and its reply).
 """
 
 from __future__ import annotations
@@ -81,17 +83,20 @@ async def _measure(url: str, iterations: int, warmup: int) -> dict:
     await responder.subscribe(subject, typed_echo, message_type=OrderIntent)
     await responder.flush()
 
-    # Interleaved rounds, so load from other processes and drift hit both cases alike.
+    # Interleaved rounds, so load from other processes and drift hit both cases alike. Both
+    # ends of each case run in this process: its CPU time per round trip is what the case
+    # costs, and typed minus raw is what the typed layer costs.
     raw: list[float] = []
     typed: list[float] = []
+    cpu = {"raw": 0.0, "typed": 0.0}
     rounds = max(1, iterations // 250)
     per_round = max(1, iterations // rounds)
     for r in range(rounds):
         raw += await _loop(lambda: client.request(raw_subject, payload, timeout=2),
-                           per_round, warmup if r == 0 else 20)
+                           per_round, warmup if r == 0 else 20, cpu, "raw")
         typed += await _loop(
             lambda: requester.request(subject, intent, reply_type=OrderIntent, timeout=2),
-            per_round, warmup if r == 0 else 20,
+            per_round, warmup if r == 0 else 20, cpu, "typed",
         )
     await server.drain()
     await client.drain()
@@ -102,12 +107,13 @@ async def _measure(url: str, iterations: int, warmup: int) -> dict:
     counter = iter(range(10**9))
     js = await _loop(
         lambda: requester.publish_durable(js_subject, intent, msg_id=f"bench-{next(counter)}"),
-        min(iterations, 2000), warmup,
+        min(iterations, 2000), warmup, {}, "js",
     )
     await responder.drain()
     await requester.drain()
     raw_p50 = _pct(raw, 0.5)
     typed_p50 = _pct(typed, 0.5)
+    extra_cpu = (cpu["typed"] / len(typed) - cpu["raw"] / len(raw)) * 1e6
     return {
         "iterations": iterations,
         "payload_bytes": len(payload),
@@ -120,15 +126,23 @@ async def _measure(url: str, iterations: int, warmup: int) -> dict:
         "js_publish_p99_us": round(_pct(js, 0.99), 1),
         "raw_mean_us": round(statistics.fmean(raw), 1),
         "typed_mean_us": round(statistics.fmean(typed), 1),
+        "typed_p50_vs_raw": round(typed_p50 / raw_p50, 3),
+        "raw_cpu_us_per_round_trip": round(cpu["raw"] / len(raw) * 1e6, 1),
+        "typed_cpu_us_per_round_trip": round(cpu["typed"] / len(typed) * 1e6, 1),
+        # a round trip is two messages (the request and its reply), each encoded once and
+        # decoded, validated and counted once
+        "typed_cpu_us_per_msg": round(extra_cpu / 2, 2),
     }
 
 
-async def _loop(call, iterations: int, warmup: int) -> list[float]:
+async def _loop(call, iterations: int, warmup: int, cpu: dict, case: str) -> list[float]:
     for _ in range(warmup):
         await call()
     out = []
+    c0 = time.process_time()
     for _ in range(iterations):
         t0 = time.perf_counter_ns()
         await call()
         out.append((time.perf_counter_ns() - t0) / 1000)
+    cpu[case] = cpu.get(case, 0.0) + time.process_time() - c0
     return out
