@@ -243,25 +243,33 @@ def evaluate_batch(strategies, cache, config, funding, buffers: BatchBuffers,
     prog = ProgramBuilder(cache)
     order: list[int] = []  # chunk row -> strategy index
     failed = np.zeros(k, dtype=np.bool_)
+    size_leaf: list[int] = []
+    size_fixed: list[float] = []
+    risk: list[tuple[float, float, float, int]] = []
     for j, st in enumerate(strategies):
-        row = len(order)
         try:
-            size = position_size(st, cache)
-            leaf = prog.size_leaf(size) if size.shape[0] > 1 else -1
+            if st.size.kind == "fixed":  # position_size's one value, without the array
+                leaf, fixed = -1, float(st.size.fraction)
+            else:
+                leaf, fixed = prog.size_leaf(position_size(st, cache)), 0.0
             prog.add(st)
         except catch:
             failed[j] = True
             continue
-        b.size_leaf[row] = leaf
-        b.size_fixed[row] = float(size[0])
-        b.risk[0, row] = _opt(st.stop_loss)
-        b.risk[1, row] = _opt(st.take_profit)
-        b.risk[2, row] = _opt(st.trailing_stop)
-        b.max_hold[row] = -1 if st.max_hold is None else int(st.max_hold)
+        size_leaf.append(leaf)
+        size_fixed.append(fixed)
+        risk.append((_opt(st.stop_loss), _opt(st.take_profit), _opt(st.trailing_stop),
+                     -1 if st.max_hold is None else int(st.max_hold)))
         order.append(j)
     if lags is None:
         lags = default_lo_lags(n)
     m = len(order)
+    if m:
+        b.size_leaf[:m] = size_leaf
+        b.size_fixed[:m] = size_fixed
+        levels = np.array(risk)
+        b.risk[:, :m] = levels[:, :3].T
+        b.max_hold[:m] = levels[:, 3]
     regimes = np.empty((m, n_regimes))
     segments = np.empty((m, n_segments))
     if m:

@@ -5,10 +5,13 @@ Evaluating a tree in numpy materialised every comparison, cross, and/or/not and 
 as an array of the whole history (at 10^5 bars tens of fresh arrays per strategy, each faulting
 in new pages), then the four signals were copied into batch matrices and read once more to
 decide. Here the leaves are what the IndicatorCache keeps (indicators, data columns, the boolean
-indicators), and everything above them runs over registers of BLOCK bars that stay in the
-first-level cache: float registers for + - * /, boolean ones (bytes 0/1) for the rest. The pass
-writes one decision code per bar (quant.sim's codes: what a close decides when flat, long or
-short), or the four signals themselves (`compile_signals`, the trader's entry point).
+indicators, and each comparison or cross of indicators and levels: an "atom" such as
+`(> (rsi close 14) 70)`, one byte a bar, shared by every strategy that uses it and read at an
+eighth of the memory traffic of its two operands), and everything above them runs over
+registers of BLOCK bars that stay in the first-level cache: float registers for + - * /,
+boolean ones (bytes 0/1) for comparisons of arithmetic and for and/or/not. The pass writes one
+decision code per bar (quant.sim's codes: what a close decides when flat, long or short), or
+the four signals themselves (`compile_signals`, the trader's entry point).
 
 Bit for bit the numpy evaluation (`IndicatorCache.evaluate`, the reference): the same IEEE
 operations on the same values in the same order, no fastmath; NaN compares false.
@@ -41,6 +44,7 @@ _BOOL_OPS = {"gt": GT, "gt-k": GTK, "lt": LT, "lt-k": LTK, "cross-above": XA,
              "cross-above-k": XAK, "cross-below": XB, "cross-below-k": XBK, "and": AND,
              "or": OR, "not": NOT, "true": TRUE, "false": FALSE}
 _WITH_LEVEL = {MULK, GTK, LTK, XAK, XBK}  # second argument is a constant (kon index)
+_ATOMS = {GT, GTK, LT, LTK, XA, XAK, XB, XBK}
 
 
 # --- addresses -> arrays, inside the kernels ----------------------------------------------------
@@ -335,6 +339,8 @@ class ProgramBuilder:
                 raise ProgramError(f"{node!r} is not a boolean expression")
             return -1 - self.leaf(node, True)
         kids = node.children
+        if op in _ATOMS and all(k.name not in _FLOAT_OPS for k in kids):
+            return -1 - self.leaf(node, True)  # an atom: the cache keeps it
         if op == TRUE or op == FALSE:
             self._emit(op, b, 0, 0, f, b)
         elif op == NOT:

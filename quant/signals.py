@@ -31,7 +31,7 @@ class IndicatorCache:
         self.dataset = dataset
         self.max_bytes = int(max_bytes)
         self._store: OrderedDict[Node | tuple, np.ndarray] = OrderedDict()
-        self._leaves: dict = {}  # node -> (array, address) for quant.program, see leaf()
+        self._leaves: dict = {}  # node -> (array, address, node) for quant.program: leaf()
         self._bytes = 0
         self.hits = 0
         self.misses = 0
@@ -66,29 +66,37 @@ class IndicatorCache:
 
     def leaf(self, node: Node, dtype) -> tuple[np.ndarray, int]:
         """`evaluate(node)` as a contiguous array of `dtype` (float64 or bool) with its
-        address, for quant.program's kernels. The address is remembered beside the stored
-        array and forgotten with it (numpy takes microseconds to tell it, and a population
-        asks thousands of times); the caller keeps the array alive while a kernel reads it."""
+        address, for quant.program's kernels. A node asked for as a leaf is kept even when
+        its primitive is not cached on its own (a comparison of indicators: quant.program's
+        atoms). The address is remembered beside the stored array and forgotten with it
+        (numpy takes microseconds to tell it, and a population asks thousands of times); the
+        caller keeps the array alive while a kernel reads it."""
         hit = self._leaves.get(node)
         if hit is not None:
+            arr, addr, key = hit
             with self._lock:
-                if node in self._store:
-                    self._store.move_to_end(node)
+                try:  # the very key object stored: the lookup needs no tree comparison
+                    self._store.move_to_end(key)
+                except KeyError:
+                    pass  # a data column: not in the store
                 self.hits += 1
-            return hit
+            return arr, addr
         raw = self.evaluate(node)
         arr = raw
         if arr.dtype != dtype or not arr.flags.c_contiguous:
             arr = np.ascontiguousarray(arr, dtype=dtype)
-        out = (arr, arr.ctypes.data)
+        addr = arr.ctypes.data
         with self._lock:
             # a stored indicator while it stays stored, or a data column (the dataset's own)
-            if PRIMITIVES[node.name].cached:
+            if not node.children:
+                self._leaves[node] = (arr, addr, node)
+            else:
+                if not PRIMITIVES[node.name].cached and node not in self._store:
+                    raw.flags.writeable = False
+                    self._put(node, raw)  # asked for as a leaf: worth keeping
                 if self._store.get(node) is raw:
-                    self._leaves[node] = out
-            elif not node.children:
-                self._leaves[node] = out
-        return out
+                    self._leaves[node] = (arr, addr, node)
+        return arr, addr
 
     def derived(self, key: tuple, compute) -> np.ndarray:
         """A value derived from the dataset (not a tree), cached under `key` like a node."""

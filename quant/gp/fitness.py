@@ -193,7 +193,9 @@ class InSampleEvaluator:
         if buffers is None:
             buffers = BatchBuffers(len(self.data), CHUNK)
         try:
-            res = evaluate_batch(part, self.cache, self.config, self.funding, buffers,
+            # lags=0: no autocorrelations, which only sharpe_lo reads, and no result here
+            # carries sharpe_lo (METRIC_KEYS)
+            res = evaluate_batch(part, self.cache, self.config, self.funding, buffers, lags=0,
                                  labels=self.labels, n_regimes=len(REGIMES),
                                  n_segments=SEGMENTS, catch=_FAILURES)
         finally:
