@@ -5,9 +5,9 @@ Evaluating a tree in numpy materialised every comparison, cross, and/or/not and 
 as an array of the whole history (at 10^5 bars tens of fresh arrays per strategy, each faulting
 in new pages), then the four signals were copied into batch matrices and read once more to
 decide. Here the leaves are what the IndicatorCache keeps (indicators, data columns, the boolean
-indicators, and each comparison or cross of indicators and levels: an "atom" such as
-`(> (rsi close 14) 70)`, one byte a bar, shared by every strategy that uses it and read at an
-eighth of the memory traffic of its two operands), and everything above them runs over
+indicators, and each comparison or cross of indicators and levels that recurs: an "atom" such
+as `(> (rsi close 14) 70)`, one byte a bar, shared by every strategy that uses it and read at
+an eighth of the memory traffic of its two operands), and everything above them runs over
 registers of BLOCK bars that stay in the first-level cache: float registers for + - * /,
 boolean ones (bytes 0/1) for comparisons of arithmetic and for and/or/not. The pass writes one
 decision code per bar (quant.sim's codes: what a close decides when flat, long or short), or
@@ -285,7 +285,9 @@ class ProgramBuilder:
 
     def leaf(self, node: Node, boolean: bool) -> int:
         """The leaf index of a node the IndicatorCache evaluates (one per array)."""
-        arr, addr = self.cache.leaf(node, np.bool_ if boolean else np.float64)
+        return self._index(node, *self.cache.leaf(node, np.bool_ if boolean else np.float64))
+
+    def _index(self, node: Node, arr: np.ndarray, addr: int) -> int:
         i = self._leaf_of.get(addr)
         if i is not None:
             return i
@@ -340,7 +342,9 @@ class ProgramBuilder:
             return -1 - self.leaf(node, True)
         kids = node.children
         if op in _ATOMS and all(k.name not in _FLOAT_OPS for k in kids):
-            return -1 - self.leaf(node, True)  # an atom: the cache keeps it
+            hit = self.cache.atom(node)  # an atom: the cache keeps it once it recurs
+            if hit is not None:
+                return -1 - self._index(node, *hit)
         if op == TRUE or op == FALSE:
             self._emit(op, b, 0, 0, f, b)
         elif op == NOT:

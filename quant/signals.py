@@ -20,6 +20,9 @@ from quant.primitives import PRIMITIVES
 from quant.types import THRESHOLD_CONST, WINDOW_CONST, Node
 
 
+_SEEN = 1 << 16  # atoms remembered as asked for once
+
+
 class IndicatorCache:
     """Evaluates trees over one dataset, memoising cacheable subtrees (LRU, bounded in bytes).
 
@@ -32,6 +35,7 @@ class IndicatorCache:
         self.max_bytes = int(max_bytes)
         self._store: OrderedDict[Node | tuple, np.ndarray] = OrderedDict()
         self._leaves: dict = {}  # node -> (array, address, node) for quant.program: leaf()
+        self._seen: OrderedDict[int, None] = OrderedDict()  # hashes of atoms asked for once
         self._bytes = 0
         self.hits = 0
         self.misses = 0
@@ -73,14 +77,7 @@ class IndicatorCache:
         caller keeps the array alive while a kernel reads it."""
         hit = self._leaves.get(node)
         if hit is not None:
-            arr, addr, key = hit
-            with self._lock:
-                try:  # the very key object stored: the lookup needs no tree comparison
-                    self._store.move_to_end(key)
-                except KeyError:
-                    pass  # a data column: not in the store
-                self.hits += 1
-            return arr, addr
+            return self._touch(hit)
         raw = self.evaluate(node)
         arr = raw
         if arr.dtype != dtype or not arr.flags.c_contiguous:
@@ -97,6 +94,35 @@ class IndicatorCache:
                 if self._store.get(node) is raw:
                     self._leaves[node] = (arr, addr, node)
         return arr, addr
+
+    def _touch(self, hit: tuple) -> tuple[np.ndarray, int]:
+        arr, addr, key = hit
+        with self._lock:
+            try:  # the very key object stored: the lookup needs no tree comparison
+                self._store.move_to_end(key)
+            except KeyError:
+                pass  # a data column: not in the store
+            self.hits += 1
+        return arr, addr
+
+    def atom(self, node: Node) -> tuple[np.ndarray, int] | None:
+        """A comparison of indicators (quant.program's atom) as a cached boolean leaf, once it
+        has been asked for twice; None the first time (the kernel computes it then). Caching
+        every atom at first sight filled a small cache with one-offs and evicted the
+        indicators fresh genomes needed: evolution's throughput fell by a quarter."""
+        hit = self._leaves.get(node)
+        if hit is not None:
+            return self._touch(hit)
+        key = hash(node)  # a collision only admits an atom early
+        with self._lock:
+            again = key in self._seen
+            if again:
+                del self._seen[key]
+            else:
+                self._seen[key] = None
+                if len(self._seen) > _SEEN:
+                    self._seen.popitem(last=False)
+        return self.leaf(node, np.bool_) if again else None
 
     def derived(self, key: tuple, compute) -> np.ndarray:
         """A value derived from the dataset (not a tree), cached under `key` like a node."""
@@ -125,6 +151,7 @@ class IndicatorCache:
         with self._lock:
             self._store.clear()
             self._leaves.clear()
+            self._seen.clear()
             self._bytes = 0
 
 

@@ -30,9 +30,12 @@ def test_programs_give_the_numpy_signals(seed, bars):
     data = MARKET.slice(0, bars)
     cache = IndicatorCache(data)
     strategy = random_strategy(np.random.default_rng(seed), depth=5, max_window=60)
-    got, ref = compile_signals(strategy, cache), evaluate_signals(strategy, cache)
-    for name in FIELDS:
-        np.testing.assert_array_equal(getattr(got, name), getattr(ref, name), err_msg=name)
+    ref = evaluate_signals(strategy, cache)
+    # first sight (comparisons in the kernel), then again (kept as atoms), then from the cache
+    for _ in range(3):
+        got = compile_signals(strategy, cache)
+        for name in FIELDS:
+            np.testing.assert_array_equal(getattr(got, name), getattr(ref, name), err_msg=name)
 
 
 CORNERS = [
@@ -53,10 +56,12 @@ def test_corner_programs_give_the_numpy_signals(text):
     strategy = parse_strategy(text)
     for bars in (1, BLOCK, BLOCK + 1, len(MARKET)):
         cache = IndicatorCache(MARKET.slice(0, bars))
-        got, ref = compile_signals(strategy, cache), evaluate_signals(strategy, cache)
-        for name in FIELDS:
-            np.testing.assert_array_equal(getattr(got, name), getattr(ref, name),
-                                          err_msg=f"{name} at {bars} bars")
+        ref = evaluate_signals(strategy, cache)
+        for _ in range(3):  # comparisons in the kernel, then as cached atoms
+            got = compile_signals(strategy, cache)
+            for name in FIELDS:
+                np.testing.assert_array_equal(getattr(got, name), getattr(ref, name),
+                                              err_msg=f"{name} at {bars} bars")
 
 
 def _reference(strategy, data, config, labels):
@@ -79,9 +84,14 @@ def test_the_batch_kernel_equals_the_reference_path(bars):
     config = SimConfig()
     labels = regime_labels(data)
     cache = IndicatorCache(data)
-    got = evaluate_batch(strategies, cache, config, Workspace(data, config).funding,
-                         BatchBuffers(bars, len(strategies)), labels=labels,
-                         n_regimes=len(REGIMES), n_segments=SEGMENTS)
+    buffers = BatchBuffers(bars, len(strategies))
+    runs = [evaluate_batch(strategies, cache, config, Workspace(data, config).funding, buffers,
+                           labels=labels, n_regimes=len(REGIMES), n_segments=SEGMENTS)
+            for _ in range(3)]  # comparisons in the kernel, then as cached atoms
+    for got in runs[1:]:
+        np.testing.assert_array_equal(got.metrics, runs[0].metrics)
+        np.testing.assert_array_equal(got.regimes, runs[0].regimes)
+    got = runs[0]
     for j, s in enumerate(strategies):
         metrics, regimes, segments = _reference(s, data, config, labels)
         np.testing.assert_array_equal(got.metrics[j], np.array(metrics, dtype=float))
