@@ -203,6 +203,7 @@ PRINCIPALS: tuple[Principal, ...] = (
                            "CONTROL", "LIFECYCLE"),
         kv_write=("trader",),
         kv_read=ALL_BUCKETS,
+        streams_read=("EXEC_EVENTS",),  # the last AccountReport per account at a first start
     ),
     Principal(
         "risk", "the risk agent: the only publisher of exec.cmd.> and risk.>, its own state",

@@ -44,10 +44,12 @@ from bus import subjects
 from bus.connection import Delivery
 from bus.registry import Registry, RegistryView, is_trading
 from bus.runtime import Agent, AgentContext
+from bus.state import last_message
 from marketdata.store import INTERVAL_MS
 from quant.dsl import DslError, parse_strategy
 from quant.genome import Strategy
 from schemas import (
+    ACCOUNTS,
     OPERATOR,
     AccountReport,
     AllocationTarget,
@@ -105,6 +107,7 @@ class TraderAgent(Agent):
         self.served = {(c, i) for c in m.coins for i in m.intervals}
         self.kv = await ctx.bus.kv(BUCKET)
         await self._load()
+        await self._seed_equity()
         registry = await Registry.open(ctx.bus, "trader")
         self.view = await registry.view(on_change=self.on_registry)
         await self._resend_in_flight()
@@ -146,6 +149,19 @@ class TraderAgent(Agent):
             if item.delta == 0:
                 break
         await watcher.stop()
+
+    async def _seed_equity(self) -> None:
+        """Each account's equity from the last AccountReport stored, when KV has none (a first
+        start): the EXEC_EVENTS consumer hears only new reports, and until one comes (execution
+        sends one a minute) every entry would be refused for want of equity and disarmed."""
+        for account in ACCOUNTS:
+            if account in self.equity:
+                continue
+            report = await last_message(self.ctx.bus, "EXEC_EVENTS",  # type: ignore[union-attr]
+                                        subjects.exec_account(account), AccountReport)
+            if report is not None:
+                self.equity[account] = report.equity
+                await self._put(f"eq.{account}", report.equity)
 
     def _restore(self, key: str, value: bytes) -> None:
         kind, _, rest = key.partition(".")

@@ -14,16 +14,12 @@ import asyncio
 import json
 from decimal import Decimal
 
-import msgspec
 import pytest
 
 from agents.execution.agent import ExecutionAgent
-from agents.execution.config import ExecutionConfig
 from agents.market_data.agent import MarketDataAgent
 from agents.risk.agent import RiskAgent
 from bus import subjects
-from bus.codec import decode
-from bus.jetstream import stream_for
 from organism.cli.main import main
 from schemas import (
     OrderApproved,
@@ -34,42 +30,10 @@ from schemas import (
     SubmitOrder,
     TradingStateChanged,
 )
-from settings import (
-    HeartbeatSection,
-    JetStreamSection,
-    MarketSection,
-    MetricsSection,
-    OrganismSection,
-    default_config,
-)
 from tests.bus.helpers import eventually
-from tests.trader.test_end_to_end import Agents
-from venue.config import AccountVenue, VenueSection
+from tests.e2e import Agents, organism_config, sim, stored  # noqa: F401  (sim: a fixture)
 from venue.keys import local_address
-from venue.testing import SimThread, quiet_config
-
-
-@pytest.fixture
-def venue(secured_nats):
-    data = secured_nats.data_dir
-    accounts = [local_address(data, a) for a in ("paper", "live")]
-    with SimThread(quiet_config(*accounts, market="synthetic", tick_ms=250,
-                                history_minutes=120)) as sim:
-        yield sim
-
-
-def config_for(data, sim: SimThread):
-    host, port = sim.url.rsplit("//", 1)[1].split(":")
-    venue = VenueSection(sim=msgspec.structs.replace(sim.config, host=host, port=int(port)),
-                         paper=AccountVenue(), live=AccountVenue())
-    return default_config(
-        organism=OrganismSection(data_dir=str(data)), metrics=MetricsSection(enabled=False),
-        heartbeat=HeartbeatSection(interval_s=0.5),
-        market=MarketSection(coins=["BTC", "ETH"], intervals=["1m"]),
-        jetstream=JetStreamSection(provision=False), venue=venue,
-        execution=ExecutionConfig(start_timeout_s=20.0, ack_timeout_s=2.0, venue_lag_s=2.0,
-                                  request_timeout_s=5.0, retries=4, backoff_initial_s=0.05,
-                                  backoff_max_s=0.5))
+from venue.testing import SimThread
 
 
 def venue_position(sim: SimThread, address: str, coin: str) -> Decimal:
@@ -81,26 +45,12 @@ def venue_position(sim: SimThread, address: str, coin: str) -> Decimal:
     return sim.call(read)
 
 
-async def stored(bus, subject: str) -> list:
-    """Every message JetStream holds on `subject`, read as the dashboard reads it."""
-    sub = await bus.js.subscribe(subject, stream=stream_for(subject), ordered_consumer=True)
-    out = []
-    try:
-        while True:
-            msg = await sub.next_msg(timeout=0.5)
-            out.append(decode(msg.data))
-    except Exception:
-        pass
-    finally:
-        await sub.unsubscribe()
-    return out
-
-
 @pytest.mark.timeout(300)
 async def test_one_correlation_id_from_intent_to_position_and_a_paper_halt_spares_live(
-        secured_nats, connect_as, venue, capsys):
+        secured_nats, connect_as, sim, capsys):
+    venue = sim
     data = secured_nats.data_dir
-    agents = Agents(secured_nats, config_for(data, venue))
+    agents = Agents(secured_nats, organism_config(data, sim, coins=("BTC", "ETH")))
     watcher = await connect_as("dashboard")
     cfg_file = data / "e2e.toml"
     cfg_file.write_text(f'[organism]\ndata_dir = "{data}"\n[nats]\nurl = "{secured_nats.url}"\n')

@@ -1,6 +1,6 @@
 """A user's DSL file, end to end, on the broker's generated permissions with every agent as its own
 user: `organism strategy add` → validation (a real verdict) → paper → the trader's intent at the
-next closed minute → risk's approval → execution → the real SDK against the local exchange →
+next closed minute after the price jumps → risk's approval → execution → the real SDK against the local exchange →
 the fill → the trader's virtual position equal to the venue's.
 
 The local exchange's market has no edge, so this run's gauntlet is told to pass anything that can
@@ -18,91 +18,32 @@ import msgspec
 import pytest
 
 from agents.execution.agent import ExecutionAgent
-from agents.execution.config import ExecutionConfig
 from agents.market_data.agent import MarketDataAgent
 from agents.risk.agent import RiskAgent
 from agents.trader.agent import BUCKET, TraderAgent, book_key
 from agents.trader.book import Book
 from agents.validation.agent import ValidationAgent
-from bus.runtime import run_agent
 from marketdata.store import CandleStore
 from organism.cli.main import main
 from quant.gauntlet.config import ValidationConfig
 from schemas import AccountReport, OrderApproved, OrderFilled, OrderIntent
-from settings import (
-    HeartbeatSection,
-    JetStreamSection,
-    MarketSection,
-    MetricsSection,
-    OrganismSection,
-    Secret,
-    Secrets,
-    default_config,
-)
 from tests.bus.helpers import eventually
-from venue.config import AccountVenue, VenueSection
-from venue.keys import local_address
-from venue.testing import SimThread, quiet_config
+from tests.e2e import Agents, organism_config, sim, stored  # noqa: F401  (sim: a fixture)
 
-DSL = "(strategy (long-entry (> close 1)) (long-exit false) (size (fixed 0.5)) (max-hold 5))"
+# Never true on the venue's history, then true once the test jumps the price: the trader enters at
+# the first close after the jump (a fresh signal), not whenever a backtest cycle comes round.
+DSL = ("(strategy (long-entry (> close 1000000)) (long-exit false) (size (fixed 0.5)) "
+       "(max-hold 5))")
 ANYTHING_PASSES = ValidationConfig(
     min_sharpe=-1e6, max_drawdown=1.0, min_trades=0, min_deflated_sharpe=0.0, max_pbo=1.0,
     min_btl_target_sharpe=1e6, keep_failed=10)
-
-
-@pytest.fixture
-def sim(secured_nats):
-    data = secured_nats.data_dir
-    accounts = [local_address(data, a) for a in ("paper", "live")]
-    with SimThread(quiet_config(*accounts, market="synthetic", tick_ms=250,
-                                history_minutes=600)) as venue:
-        yield venue
-
-
-def organism_config(data, sim: SimThread):
-    host, port = sim.url.rsplit("//", 1)[1].split(":")
-    venue = VenueSection(sim=msgspec.structs.replace(sim.config, host=host, port=int(port)),
-                         paper=AccountVenue(), live=AccountVenue())
-    cfg = default_config(
-        organism=OrganismSection(data_dir=str(data)), metrics=MetricsSection(enabled=False),
-        heartbeat=HeartbeatSection(interval_s=0.5), market=MarketSection(coins=["BTC"],
-                                                                         intervals=["1m"]),
-        jetstream=JetStreamSection(provision=False), venue=venue,
-        execution=ExecutionConfig(start_timeout_s=20.0, ack_timeout_s=2.0, venue_lag_s=2.0,
-                                  request_timeout_s=5.0, retries=4, backoff_initial_s=0.05,
-                                  backoff_max_s=0.5))
-    return msgspec.structs.replace(cfg, validation=ANYTHING_PASSES)
-
-
-class Agents:
-    def __init__(self, secured, config) -> None:
-        self.secured, self.config = secured, config
-        self.running: list[tuple[object, asyncio.Task, asyncio.Event]] = []
-
-    def start(self, agent, user: str):
-        stop = asyncio.Event()
-        secrets = Secrets(nats_password=Secret(self.secured.password(user)))
-        task = asyncio.create_task(run_agent(agent, self.config, secrets=secrets,
-                                             url=self.secured.url, stop=stop,
-                                             handle_signals=False, log_to_file=False))
-        self.running.append((agent, task, stop))
-        return agent
-
-    def refusals(self) -> dict[str, list[str]]:
-        return {type(a).__name__: list(a.ctx.bus.refusals) for a, _, _ in self.running
-                if getattr(a, "ctx", None) is not None and a.ctx.bus.refusals}
-
-    async def stop(self) -> list[int]:
-        for _, _, stop in reversed(self.running):
-            stop.set()
-        return [await asyncio.wait_for(t, 60) for _, t, _ in self.running]
 
 
 @pytest.mark.timeout(300)
 async def test_a_users_dsl_file_trades_paper_end_to_end(secured_nats, connect_as, sim,
                                                         capsys):
     data = secured_nats.data_dir
-    config = organism_config(data, sim)
+    config = organism_config(data, sim, validation=ANYTHING_PASSES)
     agents = Agents(secured_nats, config)
     watcher = await connect_as("dashboard")
     intents: list[OrderIntent] = []
@@ -117,9 +58,9 @@ async def test_a_users_dsl_file_trades_paper_end_to_end(secured_nats, connect_as
         agents.start(ValidationAgent(), "validation")
         agents.start(RiskAgent(), "risk")
         execs = [agents.start(ExecutionAgent(a), f"execution_{a}") for a in ("paper", "live")]
-        trader = agents.start(TraderAgent(), "trader")
         await eventually(lambda: all(e.state == "ready" for e in execs), timeout=60,
                          what="execution ready")
+        trader = agents.start(TraderAgent(), "trader")  # reads the equity execution reported
         await eventually(lambda: trader.view is not None, timeout=30, what="the trader")
 
         cfg_file = data / "e2e.toml"
@@ -138,6 +79,9 @@ async def test_a_users_dsl_file_trades_paper_end_to_end(secured_nats, connect_as
         assert code == 0, err
         sid = json.loads(out)["strategy_id"]
         assert json.loads(out)["stage"] == "paper"
+        await eventually(lambda: sid in trader.view.entries and "paper" in trader.equity,
+                         timeout=90, what="the trader to take the strategy on, equity known")
+        sim.jump("BTC", "2000000")
 
         # the trader decides at the next closed minute; the order goes through risk and
         # execution to the local exchange; the fill comes back to the strategy's book
@@ -160,22 +104,22 @@ async def test_a_users_dsl_file_trades_paper_end_to_end(secured_nats, connect_as
         b = await book()
         paper = trader.equity.get("paper")
         assert paper is not None and b.target > 0 and b.position > 0
-        # execution rounds to the venue's lot (BTC: 5 decimals), toward less: the rest is below
-        # the venue's minimum, so the trader leaves it
-        assert (b.target - b.position) * b.avg_px < Decimal(10)
+        # execution rounds to the venue's lot (BTC: 5 decimals), toward less: the rest is less
+        # than one lot, so the trader leaves it
+        assert Decimal(0) <= b.target - b.position < Decimal("0.00001")
         # the venue holds exactly what the strategy's book says
         exec_paper = execs[0]
 
         async def venue_position() -> Decimal | None:
-            reports = [m for m in await _stored(watcher, "exec.account.paper")
+            reports = [m for m in await stored(watcher, "exec.account.paper")
                        if isinstance(m, AccountReport)]
             return reports[-1].positions.get("BTC") if reports else None
 
         await eventually(lambda: _eq(venue_position(), b.position), timeout=30,
                          what="the venue's position equal to the book")
-        orders = await _stored(watcher, f"order.intent.paper.{sid}")
-        decisions = await _stored(watcher, f"risk.decision.paper.{sid}")
-        events = await _stored(watcher, "exec.event.paper.filled.BTC")
+        orders = await stored(watcher, f"order.intent.paper.{sid}")
+        decisions = await stored(watcher, f"risk.decision.paper.{sid}")
+        events = await stored(watcher, "exec.event.paper.filled.BTC")
         (intent,) = [m for m in orders if isinstance(m, OrderIntent)]
         assert intent.strategy_id == sid and intent.side == "buy" and intent.bar_time > 0
         assert [d.intent_id for d in decisions if isinstance(d, OrderApproved)] == [
@@ -191,21 +135,3 @@ async def test_a_users_dsl_file_trades_paper_end_to_end(secured_nats, connect_as
 
 async def _eq(coro, want) -> bool:
     return (await coro) == want
-
-
-async def _stored(bus, subject: str) -> list:
-    """Every message JetStream stored on `subject` (a reader's consumer, as the dashboard's)."""
-    from bus.codec import decode
-    from bus.jetstream import stream_for
-
-    sub = await bus.js.subscribe(subject, stream=stream_for(subject), ordered_consumer=True)
-    out = []
-    try:
-        while True:
-            msg = await sub.next_msg(timeout=0.5)
-            out.append(decode(msg.data))
-    except Exception:
-        pass
-    finally:
-        await sub.unsubscribe()
-    return out
