@@ -41,19 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "OUT/evolution.json --all` (the run's trial count goes with them).",
         epilog=COLUMNS_HELP,
     )
-    p.add_argument("--data", required=True, metavar="SPEC", help=DATA_HELP)
-    p.add_argument("--generations", type=int, default=30, metavar="G",
-                   help="generations to breed")
-    p.add_argument("--population", type=int, default=64, metavar="P",
-                   help="individuals per island (at least 4)")
-    p.add_argument("--islands", type=int, default=1, metavar="K",
-                   help="populations bred side by side, exchanging migrants")
-    p.add_argument("--seed", type=int, default=0, metavar="S",
-                   help="random seed: the same seed gives the same run")
-    p.add_argument("--out", default="evolution-out", metavar="DIR",
-                   help="folder for evolution.json and strategies/*.dsl (created if missing)")
-    p.add_argument("--workers", type=int, default=None, metavar="N",
-                   help="evaluation processes (default: every core)")
+    add_breeding_arguments(p, out="evolution-out", kept="kept and printed")
     p.add_argument("--seed-strategies", metavar="DIR",
                    help="seed the first population with the .dsl files in DIR")
     p.add_argument("--templates", action="store_true",
@@ -66,10 +54,28 @@ def register(sub: argparse._SubParsersAction) -> None:
                    default="nsga2", help="how parents are chosen")
     p.add_argument("--min-trades", type=int, default=30, metavar="N",
                    help="in-sample trades below which a strategy's score is a penalty")
-    p.add_argument("--hall-of-fame", type=int, default=10, metavar="N",
-                   help="best distinct strategies kept and printed")
-    p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=run)
+
+
+def add_breeding_arguments(p: argparse.ArgumentParser, *, out: str, kept: str) -> None:
+    """The arguments of a search, shared by `organism evolve` and `organism research` (which
+    breeds as evolve does)."""
+    p.add_argument("--data", required=True, metavar="SPEC", help=DATA_HELP)
+    p.add_argument("--generations", type=int, default=30, metavar="G",
+                   help="generations to breed")
+    p.add_argument("--population", type=int, default=64, metavar="P",
+                   help="individuals per island (at least 4)")
+    p.add_argument("--islands", type=int, default=1, metavar="K",
+                   help="populations bred side by side, exchanging migrants")
+    p.add_argument("--seed", type=int, default=0, metavar="S",
+                   help="random seed: the same seed gives the same run")
+    p.add_argument("--hall-of-fame", type=int, default=10, metavar="N",
+                   help=f"best distinct strategies {kept}")
+    p.add_argument("--out", default=out, metavar="DIR",
+                   help="folder for evolution.json and strategies/*.dsl (created if missing)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="evaluation processes (default: every core)")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
 
 
 def _fail(message: str, code: int = 2) -> int:

@@ -26,7 +26,7 @@ from decimal import Decimal
 import msgspec
 
 from organism.cli import fmt
-from organism.cli.common import config_from, nats_url
+from organism.cli.common import broker, connect_operator
 
 ACCOUNTS = ("paper", "live")
 STATE_WORDS = {"partially_filled": "partial"}
@@ -63,11 +63,7 @@ def _accounts(choice: str) -> tuple[str, ...]:
 
 async def _read(url: str, config, accounts: tuple[str, ...], prefixes: tuple[str, ...]):
     """{account: {key: raw bytes}} of the keys under `prefixes` in each account's bucket."""
-    from bus.connection import Bus
-    from bus.credentials import operator_options
-
-    # as the operator (the broker refuses anonymous connections: bus/permissions.py)
-    bus = await Bus.connect(operator_options(config, url, "organism-exec", initial_attempts=1))
+    bus = await connect_operator(config, url, "organism-exec")
     out: dict[str, dict[str, bytes]] = {}
     try:
         for account in accounts:
@@ -90,20 +86,11 @@ async def _read(url: str, config, accounts: tuple[str, ...], prefixes: tuple[str
     return out
 
 
-def _prepare(args: argparse.Namespace, command: str):
-    config = config_from(args)
-    url = nats_url(config, args.url)
-    if not fmt.reachable(url):
-        return None, fmt.broker_down(command, url)
-    fmt.quiet_logs()
-    return (config, url), 0
-
-
 # --- positions ---------------------------------------------------------------------------------
 def cmd_positions(args: argparse.Namespace) -> int:
     from schemas import AccountReport, PositionReport
 
-    ready, code = _prepare(args, "positions")
+    ready, code = broker(args, "positions")
     if ready is None:
         return code
     config, url = ready
@@ -178,7 +165,7 @@ def cmd_orders(args: argparse.Namespace) -> int:
 
     if args.limit <= 0:
         return fmt.fail("orders", f"--limit must be at least 1, got {args.limit}")
-    ready, code = _prepare(args, "orders")
+    ready, code = broker(args, "orders")
     if ready is None:
         return code
     config, url = ready

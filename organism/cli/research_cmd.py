@@ -18,7 +18,6 @@ import sys
 from pathlib import Path
 
 from organism.cli import fmt
-from organism.cli.common import DATA_HELP
 
 EPILOG = """\
 Exit status: 0 when at least one strategy passes, 1 when none does, 2 for a usage error.
@@ -38,23 +37,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "and write an HTML report of each.",
         epilog=EPILOG,
     )
-    p.add_argument("--data", required=True, metavar="SPEC", help=DATA_HELP)
-    p.add_argument("--generations", type=int, default=30, metavar="G", help="generations to breed")
-    p.add_argument("--population", type=int, default=64, metavar="P",
-                   help="individuals per island (at least 4)")
-    p.add_argument("--islands", type=int, default=1, metavar="K",
-                   help="populations bred side by side, exchanging migrants")
-    p.add_argument("--seed", type=int, default=0, metavar="S",
-                   help="random seed: the same seed gives the same run")
-    p.add_argument("--hall-of-fame", type=int, default=10, metavar="N",
-                   help="best distinct strategies kept, and validated")
-    p.add_argument("--out", default="research-out", metavar="DIR",
-                   help="folder for evolution.json and strategies/*.dsl (created if missing)")
+    from organism.cli.evolve_cmd import add_breeding_arguments
+
+    add_breeding_arguments(p, out="research-out", kept="kept, and validated")
     p.add_argument("--html", default=None, metavar="DIR",
                    help="folder for the HTML reports, one ID.html each (default: OUT/reports)")
-    p.add_argument("--workers", type=int, default=None, metavar="N",
-                   help="evaluation processes (default: every core)")
-    p.add_argument("--quiet", action="store_true", help="no progress display")
     p.add_argument("--json", action="store_true",
                    help="print one JSON object: the run, and each strategy's verdict, reasons "
                    "and report page")

@@ -28,7 +28,7 @@ import uuid
 from decimal import Decimal, InvalidOperation
 
 from organism.cli import fmt
-from organism.cli.common import config_from, nats_url
+from organism.cli.common import broker, connect_operator
 
 WHO = f"{getpass.getuser()}@organism-cli"
 
@@ -107,24 +107,6 @@ def _seconds(text: str) -> float:
     return value
 
 
-async def _connect(config, url: str, name: str):
-    from bus.connection import Bus
-    from bus.credentials import operator_options
-
-    # as the operator (the broker refuses anonymous connections: bus/permissions.py)
-    return await Bus.connect(operator_options(config, url, name, initial_attempts=1))
-
-
-def _prepare(args: argparse.Namespace, command: str):
-    """(config, url) or an exit code when the broker is not there."""
-    config = config_from(args)
-    url = nats_url(config, args.url)
-    if not fmt.reachable(url):
-        return None, fmt.broker_down(command, url)
-    fmt.quiet_logs()
-    return (config, url), 0
-
-
 def _wire(message) -> dict:
     import msgspec
 
@@ -139,7 +121,7 @@ def cmd_order(args: argparse.Namespace) -> int:
         _token(args.coin, "coin")
     except SubjectError as exc:
         return fmt.fail("order", str(exc))
-    ready, code = _prepare(args, "order")
+    ready, code = broker(args, "order")
     if ready is None:
         return code
     config, url = ready
@@ -194,7 +176,7 @@ async def _order(config, url: str, args: argparse.Namespace) -> dict:
                 kind == "OrderAccepted" and args.limit):
             finished.set()
 
-    bus = await _connect(config, url, "organism-order")
+    bus = await connect_operator(config, url, "organism-order")
     try:
         stops = [await follow(bus, subjects.risk_decision(args.account, OPERATOR), on_decision),
                  await follow(bus, subjects.exec_event(args.account, subjects.ANY, args.coin),
@@ -254,7 +236,7 @@ def _accounts(target: str) -> tuple[str, ...]:
 
 
 def cmd_kill(args: argparse.Namespace) -> int:
-    ready, code = _prepare(args, "kill")
+    ready, code = broker(args, "kill")
     if ready is None:
         return code
     config, url = ready
@@ -284,7 +266,7 @@ def cmd_kill(args: argparse.Namespace) -> int:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    ready, code = _prepare(args, "resume")
+    ready, code = broker(args, "resume")
     if ready is None:
         return code
     config, url = ready
@@ -352,7 +334,7 @@ async def _read(config, url: str, accounts: tuple[str, ...], bus=None) -> dict:
     from schemas import TradingStateChanged
 
     own = bus is None
-    bus = bus or await _connect(config, url, "organism-risk-state")
+    bus = bus or await connect_operator(config, url, "organism-risk-state")
     try:
         kv = await TypedKV.open(bus, "risk")
         return {a: (await kv.get(f"book.{a}", AccountBook),
@@ -370,7 +352,7 @@ async def _control(config, url: str, msg, timeout: float, done) -> dict:
 
     accounts = _accounts(msg.account)
     subject = subjects.ctl_kill() if isinstance(msg, KillSwitch) else subjects.ctl_resume()
-    bus = await _connect(config, url, "organism-control")
+    bus = await connect_operator(config, url, "organism-control")
     try:
         await bus.publish_durable(subject, msg, msg_id=f"ctl:{uuid.uuid4().hex}")
         deadline = time.monotonic() + timeout

@@ -9,7 +9,7 @@ import signal
 import sys
 import time
 
-from organism.cli.common import config_from
+from organism.cli.common import config_from, positive_seconds
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(unless nats.url names one), then every process in the Procfile, supervised and "
         "restarted on crash. Ctrl-C (or --for expiry) stops everything cleanly.",
     )
-    p.add_argument("--for", dest="duration", type=_positive_float, metavar="SECONDS",
+    p.add_argument("--for", dest="duration", type=positive_seconds, metavar="SECONDS",
                    help="stop by itself after this many seconds")
     p.set_defaults(func=cmd_up)
 
@@ -39,16 +39,6 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Run the embedded nats-server in the foreground, its JetStream "
                        "store under the data directory.")
     p.set_defaults(func=cmd_nats)
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
-    return value
 
 
 # --- agent -------------------------------------------------------------------------------------

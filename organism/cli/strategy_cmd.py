@@ -28,7 +28,7 @@ from pathlib import Path
 import msgspec
 
 from organism.cli import fmt
-from organism.cli.common import config_from, nats_url
+from organism.cli.common import config_from, connect_operator, nats_url
 
 STAGES = ("validated", "paper", "live", "retired")
 
@@ -90,14 +90,6 @@ def _now() -> int:
     return time.time_ns()
 
 
-async def _connect(config, url: str, name: str):
-    """As the operator (the data folder's password; anonymous on an open broker)."""
-    from bus.connection import Bus
-    from bus.credentials import operator_options
-
-    return await Bus.connect(operator_options(config, url, name, initial_attempts=2))
-
-
 def _run(args, command: str, body) -> int:
     config = config_from(args)
     url = nats_url(config, getattr(args, "url", None))
@@ -108,7 +100,7 @@ def _run(args, command: str, body) -> int:
     async def go():
         from bus.registry import Registry, RegistryError
 
-        bus = await _connect(config, url, f"organism-strategy-{command}")
+        bus = await connect_operator(config, url, f"organism-strategy-{command}", attempts=2)
         try:
             reg = await Registry.open(bus, "operator")
             return await body(config, bus, reg)

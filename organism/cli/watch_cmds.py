@@ -16,7 +16,7 @@ import time
 import msgspec
 
 from organism.cli import fmt
-from organism.cli.common import config_from, nats_url
+from organism.cli.common import config_from, nats_url, positive_seconds
 
 # Subjects the broker and clients use among themselves: replies, JetStream's API, its acks and
 # advisories, system events. Hidden by `tail` unless --internal (or the pattern names them).
@@ -31,16 +31,6 @@ JetStream with --last N or --since TIME before following live; books, trades and
 heartbeats are not stored."""
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
-    return value
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("status", help="collect heartbeats and show which agents are alive",
                        description="Listen to sys.heartbeat.* for a couple of seconds and print "
@@ -48,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        epilog="--json: uptime in seconds (uptime_s), counts as integers; exit "
                        "0, or 1 when no broker answers.")
     p.add_argument("--json", action="store_true", help="print JSON for scripts")
-    p.add_argument("--wait", type=_positive_float, default=None, metavar="SECONDS",
+    p.add_argument("--wait", type=positive_seconds, default=None, metavar="SECONDS",
                    help="how long to listen (default: heartbeat interval + 0.5 s)")
     p.add_argument("--url", help="NATS URL (default: nats.url or nats.host:nats.port)")
     p.set_defaults(func=cmd_status)

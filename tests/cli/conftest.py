@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 
 from bus.broker import free_port
@@ -30,13 +32,23 @@ _spawned: list[subprocess.Popen] = []
 
 @pytest.fixture(autouse=True)
 def _no_leftover_processes():
-    """Whatever a test started, pass or fail, is gone when it ends."""
+    """Whatever a test started, pass or fail, is gone when it ends, with its own children
+    (`organism up`'s broker, local exchange and agents: killing `up` alone would orphan them)."""
     yield
     while _spawned:
         p = _spawned.pop()
-        if p.poll() is None:
-            p.kill()
-            p.wait(timeout=10)
+        if p.poll() is not None:
+            continue
+        try:
+            family = psutil.Process(p.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            family = []
+        p.kill()
+        p.wait(timeout=10)
+        for child in family:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
+        psutil.wait_procs(family, timeout=10)
 
 
 def organism(*args: str, env: dict, **kw) -> subprocess.Popen:
