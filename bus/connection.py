@@ -29,13 +29,16 @@ from nats.js.kv import KeyValue
 from bus import subjects
 from bus.codec import DecodeFailure, decode, decoder, encode
 from bus.jetstream import stream_for
-from bus.metrics import AgentMetrics
+from bus.metrics import AgentMetrics, Family
 from bus.permissions import inbox_for
 from schemas import AnyMessage, DeadLetter, Message
 
 MSG_ID = "Nats-Msg-Id"
 # A subject's metric family, once per subject (the hot path asks for every message).
 _family = functools.lru_cache(maxsize=65536)(subjects.family)
+_encode = msgspec.json.Encoder().encode  # bus.codec.encode without the call around it
+_DECODE_ERRORS = (msgspec.DecodeError, msgspec.ValidationError)
+_SUBJECTS_KEPT = 65536  # per-subject caches are cleared beyond this many subjects
 PERMISSIONS_VIOLATION = "permissions violation"
 AUTH_VIOLATION = "authorization violation"
 
@@ -92,6 +95,10 @@ class Bus:
         self.request_timeout_s = request_timeout_s
         self._consumers: list[_Consumer] = []
         self._dead_subject = subjects.sys_deadletter(agent)
+        # subject -> its family's counts, looked up once per subject (the hot path)
+        self._families: dict[str, Family] = {}
+        # request subjects already checked (publishable, not stored by a stream)
+        self._request_ok: dict[str, Family] = {}
         # The broker's "Permissions Violation" refusals seen on this connection, newest last.
         self.refusals: deque[str] = deque(maxlen=100)
 
@@ -176,6 +183,15 @@ class Bus:
         bus.refusals = refusals
         return bus
 
+    def _counts(self, subject: str) -> Family:
+        """The counts of `subject`'s family, from a per-subject cache."""
+        fam = self._families.get(subject)
+        if fam is None:
+            if len(self._families) >= _SUBJECTS_KEPT:
+                self._families.clear()
+            fam = self._families[subject] = self.metrics.family(_family(subject))
+        return fam
+
     @property
     def is_connected(self) -> bool:
         return self.nc.is_connected
@@ -186,8 +202,8 @@ class Bus:
     ) -> None:
         """Core NATS publish: fire and forget (market data, heartbeats, progress)."""
         subjects.check_publishable(subject)
-        await self.nc.publish(subject, encode(message), headers=headers)
-        self.metrics.published(subjects.family(subject))
+        await self.nc.publish(subject, _encode(message), headers=headers)
+        self._counts(subject).n_out += 1
 
     async def publish_durable(
         self,
@@ -203,9 +219,9 @@ class Bus:
         hdrs = dict(headers or {})
         hdrs[MSG_ID] = msg_id
         ack = await self.js.publish(
-            subject, encode(message), headers=hdrs, timeout=timeout or self.request_timeout_s
+            subject, _encode(message), headers=hdrs, timeout=timeout or self.request_timeout_s
         )
-        self.metrics.published(subjects.family(subject))
+        self._counts(subject).n_out += 1
         return ack
 
     async def request(
@@ -216,6 +232,15 @@ class Bus:
         reply_type: Any = AnyMessage,
         timeout: float | None = None,
     ) -> Any:
+        counts = self._request_ok.get(subject)
+        if counts is None:
+            counts = self._check_request(subject)
+        resp = await self.nc.request(subject, _encode(message),
+                                     timeout=timeout or self.request_timeout_s)
+        counts.n_out += 1
+        return decode(resp.data, reply_type)
+
+    def _check_request(self, subject: str) -> Family:
         subjects.check_publishable(subject)
         stream = stream_for(subject)
         if stream is not None:
@@ -224,9 +249,10 @@ class Bus:
                 f"cannot send a request on {subject!r}: JetStream stream {stream} stores that "
                 "subject and would answer with a storage ack; use a core-NATS subject"
             )
-        resp = await self.nc.request(subject, encode(message), timeout=timeout or self.request_timeout_s)
-        self.metrics.published(_family(subject))
-        return decode(resp.data, reply_type)
+        if len(self._request_ok) >= _SUBJECTS_KEPT:
+            self._request_ok.clear()
+        counts = self._request_ok[subject] = self._counts(subject)
+        return counts
 
     # --- receiving ----------------------------------------------------------------------------
     async def subscribe(
@@ -238,29 +264,33 @@ class Bus:
         queue: str = "",
     ):
         """Core NATS subscription; handler(delivery) may return a reply message."""
-        typed = decoder(message_type)  # looked up once, not per message
+        typed = decoder(message_type).decode  # looked up once, not per message
         metrics = self.metrics
+        families = self._families
+        counts_of = self._counts
+        publish = self.nc.publish
+        clock = time.perf_counter
 
         async def on_msg(msg: Msg) -> None:
             subject = msg.subject
-            family = _family(subject)
-            metrics.received(family)
+            counts = families.get(subject) or counts_of(subject)
+            counts.n_in += 1
             try:
-                message = typed.decode(msg.data)
-            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                message = typed(msg.data)
+            except _DECODE_ERRORS as exc:
                 await self.dead_letter(msg, f"{type(exc).__name__}: {exc}")
                 return
-            started = time.perf_counter()
+            started = clock()
             try:
-                reply = await handler(Delivery(message, subject, msg.headers or {}, msg.reply or ""))
+                reply = await handler(Delivery(message, subject, msg.headers or {}, msg.reply))
                 if reply is not None and msg.reply:
-                    await self.nc.publish(msg.reply, encode(reply))
-                    metrics.published(family)
+                    await publish(msg.reply, _encode(reply))
+                    counts.n_out += 1
             except Exception:
                 metrics.error("handler")
                 logger.exception("handler for {} failed", subject)
             finally:
-                metrics.handled(family, time.perf_counter() - started)
+                counts.handled(clock() - started)
 
         return await self.nc.subscribe(subject, queue=queue, cb=on_msg)
 
@@ -319,7 +349,7 @@ class Bus:
                 continue
             good: list[tuple[Msg, Delivery]] = []
             for msg in msgs:
-                self.metrics.received(subjects.family(msg.subject))
+                self._counts(msg.subject).n_in += 1
                 md = msg.metadata
                 try:
                     message = decode(msg.data, message_type)
@@ -349,7 +379,7 @@ class Bus:
                     await self._run_one(handler, msg, delivery, max_deliver)
 
     async def _run_one(self, handler, msg: Msg, delivery: Delivery, max_deliver: int) -> None:
-        family = subjects.family(delivery.subject)
+        counts = self._counts(delivery.subject)
         started = time.perf_counter()
         try:
             await handler(delivery)
@@ -358,7 +388,7 @@ class Bus:
         else:
             await msg.ack()
         finally:
-            self.metrics.handled(family, time.perf_counter() - started)
+            counts.handled(time.perf_counter() - started)
 
     async def _run_batch(self, batch_handler, good, max_deliver: int) -> None:
         started = time.perf_counter()
@@ -372,7 +402,7 @@ class Bus:
             await msg.ack()
         per = (time.perf_counter() - started) / len(good)
         for _, delivery in good:
-            self.metrics.handled(subjects.family(delivery.subject), per)
+            self._counts(delivery.subject).handled(per)
 
     async def _failed(self, msg: Msg, delivery: Delivery, exc: Exception, max_deliver: int) -> None:
         self.metrics.error("handler")
@@ -406,7 +436,7 @@ class Bus:
         )
         try:
             await self.js.publish(self._dead_subject, encode(letter), timeout=self.request_timeout_s)
-            self.metrics.published(subjects.family(self._dead_subject))
+            self._counts(self._dead_subject).n_out += 1
         except Exception as exc:  # the store is unreachable: at least it is logged and counted
             self.metrics.error("deadletter")
             logger.error("could not store dead letter from {}: {}", msg.subject, exc)

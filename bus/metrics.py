@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import bisect
 import time
-from collections import Counter
 
 from prometheus_client import CollectorRegistry, Counter as PromCounter, Gauge
 from prometheus_client import start_http_server
@@ -27,15 +26,26 @@ _BUCKETS = (
 )  # fmt: skip
 
 
-class _Latency:
-    """One family's handler latencies: counts per bucket (the last is +Inf) and their sum."""
+class Family:
+    """One subject family's counts: messages in and out, and handler latencies (counts per
+    bucket, the last +Inf, and their sum). The hot path holds it and bumps its fields in place
+    (`bus.connection`); its Prometheus series are made at scrape time. `created` (the series'
+    created time) is when the family was first seen, either way."""
 
-    __slots__ = ("counts", "total", "created")
+    __slots__ = ("name", "n_in", "n_out", "counts", "total", "created")
 
-    def __init__(self) -> None:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.n_in = 0
+        self.n_out = 0
         self.counts = [0] * (len(_BUCKETS) + 1)
         self.total = 0.0
         self.created = time.time()
+
+    def handled(self, seconds: float) -> None:
+        # le is inclusive: the first bucket whose bound is >= seconds (as prometheus-client)
+        self.counts[bisect.bisect_left(_BUCKETS, seconds)] += 1
+        self.total += seconds
 
 
 class AgentMetrics:
@@ -57,38 +67,36 @@ class AgentMetrics:
             "organism_agent_start_time_seconds", "Unix start time", ["agent"], registry=self.registry
         )
         self._start.labels(agent).set(time.time())
-        self.messages_in: Counter[str] = Counter()
-        self.messages_out: Counter[str] = Counter()
-        self.latency: dict[str, _Latency] = {}
-        self._created: dict[tuple[str, str], float] = {}  # (direction, family) -> first seen
+        self.families: dict[str, Family] = {}
         self.dead_letters = 0
         self.errors = 0
         self.server = None
         self.registry.register(_MessageCollector(self))
 
+    def family(self, name: str) -> Family:
+        """The counts of one subject family (made at first sight)."""
+        fam = self.families.get(name)
+        if fam is None:
+            fam = self.families[name] = Family(name)
+        return fam
+
     def received(self, family: str) -> None:
-        counts = self.messages_in
-        n = counts.get(family)
-        if n is None:
-            self._created["in", family] = time.time()
-            n = 0
-        counts[family] = n + 1
+        self.family(family).n_in += 1
 
     def published(self, family: str) -> None:
-        counts = self.messages_out
-        n = counts.get(family)
-        if n is None:
-            self._created["out", family] = time.time()
-            n = 0
-        counts[family] = n + 1
+        self.family(family).n_out += 1
 
     def handled(self, family: str, seconds: float) -> None:
-        lat = self.latency.get(family)
-        if lat is None:
-            lat = self.latency[family] = _Latency()
-        # le is inclusive: the first bucket whose bound is >= seconds (as prometheus-client)
-        lat.counts[bisect.bisect_left(_BUCKETS, seconds)] += 1
-        lat.total += seconds
+        self.family(family).handled(seconds)
+
+    @property
+    def messages_in(self) -> dict[str, int]:
+        """Messages received per family (a copy; families seen only outbound left out)."""
+        return {f.name: f.n_in for f in list(self.families.values()) if f.n_in}
+
+    @property
+    def messages_out(self) -> dict[str, int]:
+        return {f.name: f.n_out for f in list(self.families.values()) if f.n_out}
 
     def dead_letter(self, family: str) -> None:
         self.dead_letters += 1
@@ -127,28 +135,29 @@ class _MessageCollector:
 
     def collect(self):
         m = self.metrics
-        now = time.time()
-        for name, doc, counts, direction in (
-                ("organism_messages_in", "Messages received", dict.copy(m.messages_in), "in"),
-                ("organism_messages_out", "Messages published", dict.copy(m.messages_out),
-                 "out")):
-            family = CounterMetricFamily(name, doc, labels=["agent", "family"])
-            for label, value in counts.items():
-                family.add_metric([m.agent, label], value,
-                                  created=m._created.get((direction, label), now))
-            yield family
+        families = list(m.families.values())
+        for name, doc, attr in (("organism_messages_in", "Messages received", "n_in"),
+                                ("organism_messages_out", "Messages published", "n_out")):
+            out = CounterMetricFamily(name, doc, labels=["agent", "family"])
+            for fam in families:
+                value = getattr(fam, attr)
+                if value:
+                    out.add_metric([m.agent, fam.name], value, created=fam.created)
+            yield out
         name = "organism_handler_seconds"
         hist = HistogramMetricFamily(name, "Time spent handling one message",
                                      labels=["agent", "family"])
-        for label, lat in list(m.latency.items()):
-            counts, total = list(lat.counts), lat.total
+        for fam in families:
+            counts, total = list(fam.counts), fam.total
+            if not any(counts):
+                continue
             cumulative, buckets = 0, []
             for bound, c in zip(_LE, counts):
                 cumulative += c
                 buckets.append((bound, cumulative))
-            hist.add_metric([m.agent, label], buckets, total)
-            hist.samples.append(Sample(f"{name}_created", {"agent": m.agent, "family": label},
-                                       lat.created))
+            hist.add_metric([m.agent, fam.name], buckets, total)
+            hist.samples.append(Sample(f"{name}_created", {"agent": m.agent, "family": fam.name},
+                                       fam.created))
         yield hist
 
 

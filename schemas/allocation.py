@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import msgspec
-
-from schemas.base import Ident, Message, Money
+from schemas.base import Checked, Ident, Message, Money
 
 
-class StrategyWeight(msgspec.Struct, frozen=True, kw_only=True):
+class StrategyWeight(Checked, frozen=True, kw_only=True):
     strategy_id: Ident
     weight: float  # fraction of capital, 0..0.4
     capital: Money  # USD, exact
