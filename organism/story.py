@@ -7,7 +7,12 @@ service manager (or a terminal) reads like a story.
     2026-11-29 05:11:00Z supervisor: evolution exited with code 1 after 3.2 s; restart #1 in 2.0 s
 
 `line(message)` is pure (a message to its sentence, or None for what is not notable); `follow`
-subscribes to the subjects that carry them.
+subscribes to the subjects that carry them. On a market without an edge evolution's candidates
+fail by the hundred a minute: the first few failures of each minute are told one by one, the
+rest in one line when the minute ends (`Digest`), so the story stays readable; every pass, stage
+change, halt and restart is always told.
+
+    2026-11-29 04:51:00Z validation: 212 more candidates failed in the last minute, most on deflated_sharpe (198)
 """
 
 from __future__ import annotations
@@ -51,24 +56,83 @@ def line(message) -> str | None:
     return None
 
 
+class Digest:
+    """Failed verdicts told one by one up to `per_minute` a minute, the rest counted and told in
+    one line when the minute is over (by the next event or `tick`). Pure: times are given."""
+
+    def __init__(self, per_minute: int = 5) -> None:
+        self.per_minute = per_minute
+        self.window_start: float | None = None
+        self.told = 0
+        self.held: dict[str, int] = {}  # first failed gate -> failures not told
+
+    def add(self, text: str, failed_on: str | None, now_s: float) -> list[str]:
+        """The lines to print now for `text` (failed_on: the first failed gate of a failure,
+        None for anything else, which is always told)."""
+        out = self.tick(now_s)
+        if failed_on is None:
+            return [*out, text]
+        if self.window_start is None:
+            self.window_start = now_s
+        if self.told < self.per_minute:
+            self.told += 1
+            return [*out, text]
+        self.held[failed_on] = self.held.get(failed_on, 0) + 1
+        return out
+
+    def tick(self, now_s: float) -> list[str]:
+        """The summary of the minute just over, if any failures were held back."""
+        if self.window_start is None or now_s - self.window_start < 60:
+            return []
+        out = []
+        if self.held:
+            n = sum(self.held.values())
+            gate, most = max(self.held.items(), key=lambda kv: kv[1])
+            noun = "candidate" if n == 1 else "candidates"
+            out.append(f"validation: {n:,} more {noun} failed in the last minute, most on "
+                       f"{gate} ({most:,})")
+        self.window_start, self.told, self.held = None, 0, {}
+        return out
+
+
+def failed_on(message) -> str | None:
+    """The first failed gate of a failed ValidationReport (its first reason without one);
+    None for anything else."""
+    from schemas import ValidationReport
+
+    if not isinstance(message, ValidationReport) or message.verdict == "pass":
+        return None
+    from quant.gauntlet.report import gate_rows
+
+    failed = [r for r in gate_rows(message) if r[3] == "FAIL"]
+    if failed:
+        return str(failed[0][0])
+    return (message.reasons[0].split(":")[0] if message.reasons else "no reason given")
+
+
 def restart_line(name: str, code: int | None, lived_s: float, restarts: int, delay_s: float) -> str:
     return (f"supervisor: {name} exited with code {code} after {lived_s:.1f} s; "
             f"restart #{restarts} in {delay_s:.1f} s")
 
 
-async def follow(bus, say: Callable[[str], None]) -> None:
-    """Subscribe to the notable subjects; each event becomes one `say(line)`."""
+async def follow(bus, say: Callable[[str], None], digest: Digest | None = None) -> None:
+    """Subscribe to the notable subjects; each event becomes one `say(line)` (failed verdicts
+    beyond a few a minute summed up by `digest`; call `digest.tick` now and then, as up does)."""
     from bus import subjects
     from bus.codec import DecodeFailure, decode
     from bus.subjects import ANY
 
+    digest = digest or Digest()
+
     async def on_msg(msg) -> None:
         try:
-            text = line(decode(msg.data))
+            message = decode(msg.data)
         except DecodeFailure:
             return  # the agents' dead letters count these
+        text = line(message)
         if text:
-            say(f"{stamp()} {text}")
+            for told in digest.add(text, failed_on(message), time.time()):
+                say(f"{stamp()} {told}")
 
     from bus.observe import observe
 

@@ -51,11 +51,13 @@ class Supervisor:
     notify: Callable[[str], None] | None = None
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task] = field(default_factory=list)
+    _first: frozenset[str] = frozenset()  # started first, stopped last
 
     async def start(self, first: frozenset[str] = frozenset(),
                     ready: Callable[[], Awaitable[None]] | None = None) -> None:
         """Start every child; those named in `first` before the others, which wait for
         `ready()` (e.g. the local exchange listening, so agents do not start by failing)."""
+        self._first = first
         for child in self.children:
             if child.name in first:
                 self._tasks.append(asyncio.create_task(self._keep_alive(child), name=child.name))
@@ -109,15 +111,25 @@ class Supervisor:
             delay = min(delay * 2, self.backoff_max_s)
 
     async def stop(self) -> None:
+        """SIGTERM every child and wait (SIGKILL after `stop_timeout_s`); those started `first`
+        stop last, so the agents' last words still reach the local exchange."""
         self._stopping.set()
         live = [c for c in self.children if c.process and c.process.returncode is None]
-        for c in live:
+        await self._terminate([c for c in live if c.name not in self._first],
+                              time.monotonic() + self.stop_timeout_s)
+        await self._terminate([c for c in live if c.name in self._first],
+                              time.monotonic() + self.stop_timeout_s)
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _terminate(self, children: list[Child], deadline: float) -> None:
+        for c in children:
             try:
                 c.process.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
             except ProcessLookupError:
                 pass
-        deadline = time.monotonic() + self.stop_timeout_s
-        for c in live:
+        for c in children:
             try:
                 await asyncio.wait_for(
                     c.process.wait(), timeout=max(0.1, deadline - time.monotonic())  # type: ignore[union-attr]
@@ -129,6 +141,3 @@ class Supervisor:
                 except ProcessLookupError:
                     pass
                 await c.process.wait()  # type: ignore[union-attr]
-        for t in self._tasks:
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
+import time
 from pathlib import Path
 
 from loguru import logger
@@ -78,7 +79,7 @@ async def _supervise(config, url, processes, duration, config_path, console, cre
     from bus.jetstream import provision
     from bus.permissions import ADMIN, OPERATOR
 
-    from organism.story import follow, stamp
+    from organism.story import Digest, follow, stamp
 
     js = config.jetstream
     admin = await Bus.connect(login(url, "organism-up", ADMIN, creds, initial_attempts=5))
@@ -92,7 +93,16 @@ async def _supervise(config, url, processes, duration, config_path, console, cre
         console.print(text, markup=False, highlight=False)
         console.file.flush()
 
-    await follow(bus, say)
+    digest = Digest()  # failed verdicts beyond a few a minute, told as one line a minute
+    await follow(bus, say, digest)
+
+    async def tell_digest() -> None:
+        while True:
+            await asyncio.sleep(5)
+            for text in digest.tick(time.time()):
+                say(f"{stamp()} {text}")
+
+    digest_task = asyncio.create_task(tell_digest())
 
     env = {"ORGANISM__NATS__URL": url}
     if config_path:
@@ -161,6 +171,9 @@ async def _supervise(config, url, processes, duration, config_path, console, cre
         else:
             await stop.wait()
     finally:
+        digest_task.cancel()
+        for text in digest.tick(float("inf")):  # what the last minute held back
+            say(f"{stamp()} {text}")
         console.print("stopping: draining agents")
         await sup.stop()
         await bus.drain()

@@ -164,6 +164,7 @@ def table(title: str | None = None, **kw):
     kw.setdefault("show_edge", False)
     kw.setdefault("pad_edge", False)
     kw.setdefault("title_justify", "left")
+    kw.setdefault("collapse_padding", True)  # two spaces between columns: more fits in 80
     return Table(title=title, **kw)
 
 

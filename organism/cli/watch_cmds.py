@@ -120,8 +120,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         )
     if venue is not None:
         t.add_row("local exchange", "[green]yes[/]" if venue["listening"] else
-                  "[red]not listening[/]", "-", "-", "-", "-", "-", venue["url"])
+                  "[red]not listening[/]", "-", "-", "-", "-", "-", "-")
     out.print(t)
+    if venue is not None:  # under the table, so the table fits 80 columns
+        out.print(f"local exchange: {venue['url']}")
     if not beats:
         out.print("no heartbeats heard: is the organism up (`organism up`)?")
     return 0

@@ -59,3 +59,36 @@ def test_times_money_and_returns_as_a_trader_reads_them():
     body = msgspec.to_builtins(EXAMPLES["Candle"])
     text = compact(body)
     assert "open_time=20" in text and "Z" in text and "ts_event" not in text
+
+
+def test_failed_verdicts_beyond_a_few_a_minute_are_told_as_one_line():
+    from organism.story import Digest
+
+    d = Digest(per_minute=2)
+    told = []
+    for i in range(5):
+        told += d.add(f"validation: s{i} FAIL: x", "deflated_sharpe", 100.0 + i)
+    told += d.add("validation: s5 FAIL: y", "pbo", 110.0)
+    assert told == ["validation: s0 FAIL: x", "validation: s1 FAIL: x"]
+    # a pass, a stage change, a halt: always told, even in a full minute
+    assert d.add("validation: p PASS, readiness 80.0 / 100", None, 120.0) == [
+        "validation: p PASS, readiness 80.0 / 100"]
+    assert d.tick(159.0) == []  # the minute is not over
+    assert d.tick(160.0) == [
+        "validation: 4 more candidates failed in the last minute, most on deflated_sharpe (3)"]
+    assert d.tick(300.0) == []  # told once
+    # the next minute starts afresh with its first failures told one by one
+    assert d.add("validation: s6 FAIL: x", "deflated_sharpe", 301.0) == [
+        "validation: s6 FAIL: x"]
+
+
+def test_a_failed_report_names_its_first_failed_gate():
+    from organism.story import failed_on
+
+    rep = EXAMPLES["ValidationReport"]
+    failed = msgspec.structs.replace(rep, verdict="fail", gates=[
+        msgspec.structs.replace(rep.gates[0], gate="deflated_sharpe", value=0.06, threshold=0.95,
+                                comparator=">=", passed=False, detail="N=85 trials")])
+    assert failed_on(failed) == "deflated_sharpe"
+    assert failed_on(msgspec.structs.replace(rep, verdict="pass")) is None
+    assert failed_on(EXAMPLES["Candle"]) is None
