@@ -263,6 +263,7 @@ class ProgramBuilder:
         self.roots: list[tuple[int, int, int, int]] = []
         self.float_regs = 1
         self.bool_regs = 4
+        self._known = cache._leaves  # node -> (array, address, key): the cache's own table
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -273,7 +274,9 @@ class ProgramBuilder:
         mark = (len(self.ins), len(self.kon))
         start = len(self.ins)
         try:
-            roots = tuple(self._bool(tree, 0, i) for i, tree in enumerate(strategy.trees()))
+            bool_ = self._bool
+            roots = (bool_(strategy.long_entry, 0, 0), bool_(strategy.long_exit, 0, 1),
+                     bool_(strategy.short_entry, 0, 2), bool_(strategy.short_exit, 0, 3))
         except Exception:
             del self.ins[mark[0]:]
             del self.kon[mark[1]:]
@@ -285,7 +288,27 @@ class ProgramBuilder:
 
     def leaf(self, node: Node, boolean: bool) -> int:
         """The leaf index of a node the IndicatorCache evaluates (one per array)."""
+        hit = self._known.get(node)
+        if hit is not None:
+            return self._known_index(hit)
         return self._index(node, *self.cache.leaf(node, np.bool_ if boolean else np.float64))
+
+    def _known_index(self, hit: tuple) -> int:
+        """The leaf index of an array the cache already holds for quant.program (an entry of
+        its `_leaves`: array, address, stored key), touched as `IndicatorCache.leaf` would:
+        the hot path of a warm cache, in as few Python calls as it takes (a population
+        compiles thousands of leaves, each call costs ~0.1 µs)."""
+        cache = self.cache
+        with cache._lock:
+            try:  # the very key object stored: the lookup needs no tree comparison
+                cache._store.move_to_end(hit[2])
+            except KeyError:
+                pass  # a data column: not in the store
+            cache.hits += 1
+        i = self._leaf_of.get(hit[1])
+        if i is None:
+            i = self._index(hit[2], hit[0], hit[1])
+        return i
 
     def _index(self, node: Node, arr: np.ndarray, addr: int) -> int:
         i = self._leaf_of.get(addr)
@@ -322,6 +345,9 @@ class ProgramBuilder:
         """Operand code of a series node evaluated with float slots f.. free."""
         op = _FLOAT_OPS.get(node.name)
         if op is None:
+            hit = self._known.get(node)
+            if hit is not None:
+                return -1 - self._known_index(hit)
             return -1 - self.leaf(node, False)
         kids = node.children
         x = self._float(kids[0], f, b)
@@ -339,10 +365,16 @@ class ProgramBuilder:
             prim = PRIMITIVES.get(node.name)
             if prim is None or prim.ret is not Kind.BOOL:
                 raise ProgramError(f"{node!r} is not a boolean expression")
+            hit = self._known.get(node)  # a boolean indicator the cache holds
+            if hit is not None:
+                return -1 - self._known_index(hit)
             return -1 - self.leaf(node, True)
         kids = node.children
-        if op in _ATOMS and all(k.name not in _FLOAT_OPS for k in kids):
-            hit = self.cache.atom(node)  # an atom: the cache keeps it once it recurs
+        if op in _ATOMS and kids[0].name not in _FLOAT_OPS and kids[1].name not in _FLOAT_OPS:
+            hit = self._known.get(node)  # an atom the cache holds
+            if hit is not None:
+                return -1 - self._known_index(hit)
+            hit = self.cache.atom(node)  # the cache keeps it once it recurs
             if hit is not None:
                 return -1 - self._index(node, *hit)
         if op == TRUE or op == FALSE:
