@@ -9,9 +9,11 @@ process, so a round trip's CPU time is what it costs. `typed_cpu_us_per_msg` is 
 layer's extra CPU per message (typed minus raw per round trip, halved: a request and its reply),
 with its standard error; `codec_cpu_us_per_msg` is the codec's share of it.
 
-Measured on the 2-core development machine: at load 1.9, typed_p50_vs_raw 1.09,
-typed_cpu_us_per_msg 12.8 (± 0.3), of which the codec 9.6; at load 2.4, 1.12 and 21.4, codec
-16.8. Goal (issue 14): ≤ 1.1 and ≤ 5 µs. The codec alone is over 5 µs here: decoding this
+Measured on the 2-core development machine, three runs at load 0.7-1.1: typed_p50_vs_raw
+1.06-1.07, typed_cpu_us_per_msg 18.5-19.8 (± 0.6-0.9), of which the codec 15.5-17.2 (raw
+307-311 µs of CPU a round trip); at load 1.9: 1.09 and 12.8, codec 9.6 (raw 190); at load 2.4:
+1.12 and 21.4, codec 16.8. The CPU figures move with the machine's state more than with the code
+(the same build gave raw 190 and 310 µs a round trip), so compare cases of one run. Goal (issue 14): ≤ 1.1 and ≤ 5 µs. The codec alone is over 5 µs here: decoding this
 481-byte message costs ~2.4 µs and its checks ~0.5 µs in a tight loop, encoding it ~0.8, and
 inside the event loop, between nats-py's and asyncio's own work, the same code runs 2-4× slower
 (cold caches; more so under load). What the Bus adds beyond the codec (counts, latency
