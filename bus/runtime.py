@@ -211,10 +211,27 @@ async def run_agent(
         except Exception:
             logger.exception("{} stop failed", name)
             code = code or 1
-        for task in ctx.tasks:
-            task.cancel()
-        await asyncio.gather(*ctx.tasks, return_exceptions=True)
+        await _cancel_all(ctx.tasks, name)
         await bus.drain()
         metrics.close()
         logger.info("{} stopped", name)
     return code
+
+
+async def _cancel_all(tasks: list[asyncio.Task], name: str, rounds: int = 5,
+                      wait_s: float = 2.0) -> None:
+    """Cancel the agent's background tasks and wait for them, cancelling again those still
+    running: on Python 3.11 `asyncio.wait_for` can swallow a cancellation that lands as its
+    timeout fires (gh-86296), and a loop around it then runs on after its agent stopped (seen:
+    execution's reconciliation loop outliving the stop, its HTTP session closed). After
+    `rounds`, the stragglers are named in the log and left behind rather than hanging the stop."""
+    pending = {t for t in tasks if not t.done()}
+    for _ in range(rounds):
+        if not pending:
+            return
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=wait_s)
+    if pending:
+        logger.error("{}: tasks still running after {} cancellations: {}", name, rounds,
+                     ", ".join(sorted(t.get_name() for t in pending)))

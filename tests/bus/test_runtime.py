@@ -104,3 +104,38 @@ async def test_the_bus_reconnects_after_the_broker_restarts(tmp_path):
         await listener.drain()
     finally:
         broker.stop()
+
+
+class Stubborn(Probe):
+    """A background task that swallows its first cancellation and loops on, as a loop around
+    Python 3.11's asyncio.wait_for can when the cancel lands as the timeout fires."""
+
+    name = "stubborn"
+
+    async def start(self, ctx: AgentContext) -> None:
+        self.rounds = 0
+
+        async def loop() -> None:
+            swallowed = False
+            while True:
+                try:
+                    await asyncio.sleep(0.01)
+                except asyncio.CancelledError:
+                    if swallowed:
+                        raise
+                    swallowed = True
+                self.rounds += 1
+
+        ctx.spawn(loop(), "stubborn")
+
+
+async def test_a_task_that_swallows_a_cancellation_does_not_hang_the_stop(nats_server, tmp_path):
+    agent, stop = Stubborn(), asyncio.Event()
+    task = asyncio.create_task(run_agent(agent, _config(tmp_path), url=nats_server.url,
+                                         stop=stop, handle_signals=False, log_to_file=False))
+    await eventually(lambda: getattr(agent, "rounds", 0) > 3, timeout=15, what="the loop")
+    stop.set()
+    assert await asyncio.wait_for(task, 15) == 0
+    rounds = agent.rounds
+    await asyncio.sleep(0.1)
+    assert agent.rounds == rounds  # the loop is gone, not running on after the stop
