@@ -466,9 +466,11 @@ class ExecutionAgent(Placing, Fills, Agent):
             strategy_id=order.strategy_id, account=self.account))
 
     async def _periodic(self) -> None:
-        assert self.reconciler is not None and self.cfg is not None
-        while True:
+        assert self.reconciler is not None and self.cfg is not None and self.ctx is not None
+        while not self.ctx.stopping.is_set():
             await self.reconciler.wait(self.cfg.reconcile_interval_s)
+            if self.ctx.stopping.is_set():  # no round after the stop (the session closes)
+                return
             try:
                 await self.reconciler.run(start=False)
             except (TemporaryError, VenueError) as exc:
