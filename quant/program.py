@@ -305,9 +305,15 @@ class ProgramBuilder:
             except KeyError:
                 pass  # a data column: not in the store
             cache.hits += 1
-        i = self._leaf_of.get(hit[1])
-        if i is None:
-            i = self._index(hit[2], hit[0], hit[1])
+        arr, addr, _ = hit
+        i = self._leaf_of.get(addr)
+        if i is None:  # _index inlined (its lookup just missed)
+            if arr.shape != (self.n,):
+                raise ProgramError(f"{hit[2]!r} has shape {arr.shape}, expected ({self.n},)")
+            self.leaves.append(arr)
+            addrs = self._addr
+            addrs.append(addr)
+            i = self._leaf_of[addr] = len(addrs) - 1
         return i
 
     def _index(self, node: Node, arr: np.ndarray, addr: int) -> int:
