@@ -31,7 +31,7 @@ from quant.genome import Strategy
 from quant.primitives import PRIMITIVES
 from quant.types import Kind, Node
 
-BLOCK = 512  # bars per register: 512 float64 = 4 KiB, a few registers fit in L1
+BLOCK = 1024  # bars per register: 1024 float64 = 8 KiB, a few registers fit in L1
 
 # Opcodes. Float ops write a float register over bars [s-1, e) of a block (crosses read the
 # bar before the block), boolean ops a byte register over [s, e).
