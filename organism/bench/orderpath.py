@@ -9,10 +9,14 @@ publish to the moment execution's OrderAccepted (the venue's acknowledgement) ar
 moment risk's SubmitOrder passed in between. Raw NATS request/reply on the same broker, in the
 same run, is measured beside it.
 
-Measured on the 2-core development machine at load 2 (1,000 intents): intent → ack p50 7.6 ms,
-p90 9.6 ms, p99 12.2 ms (goal p99 < 20 ms: met); risk's part (intent → command) p50 3.3 ms,
-execution's (command → venue ack) p50 4.2 ms, p99 7.4 ms; raw request/reply p50 0.50 ms, so p50 is
-15× it (goal 10×: not met). Under load 4-8 from other work, p50 11-14 ms and p99 40-60 ms.
+Measured on the 2-core development machine, 1,000 intents: at load 0.5, intent → ack p50 5.9 ms,
+p90 7.4 ms, p99 8.9 ms (goal p99 < 20 ms: met); risk's part (intent → command) p50 2.6 ms,
+execution's (command → venue ack) 3.4 ms; raw request/reply p50 0.32 ms, so p50 is 18× it (goal
+10×: not met). At load 1.5, p50 8.7 ms; under load 4-8 from other work, p50 11-14 ms and p99 40-60
+ms. Risk's own time per intent is ~1 ms (decision 0.15 ms, the decide-once KV create 0.45-0.53 ms,
+the decision and command publishes 0.8-0.9 ms together); the rest of the path is JetStream's
+deliveries to risk and execution, execution's journal write and the signed HTTP order, each a
+step the path's guarantees need (README: risk decides once, execution never loses or doubles).
 
 Settings that would refuse a benchmark's pace are lifted and said so in the output: risk's order
 throttle and trades-a-day, the venue's per-IP weight; protective stops are off (each flip of the
