@@ -485,6 +485,9 @@ class RegistryView:
         self.ready = asyncio.Event()
         self._watcher = None
         self._task: asyncio.Task | None = None
+        self._need = 0  # the bucket's last revision when the view started
+        self._seen = 0  # the highest revision the watcher delivered
+        self._marked = False  # the watcher said its initial values are delivered
 
     def get(self, strategy_id: str) -> RegistryEntry | None:
         return self.entries.get(strategy_id)
@@ -493,6 +496,12 @@ class RegistryView:
         return [e for e in self.entries.values() if is_trading(e)]
 
     async def start(self, timeout: float = 10.0) -> None:
+        # Ready means: the watcher's end-of-initial-values marker AND the bucket's last revision
+        # at start delivered. The marker alone can come first under load (nats-py sends it when
+        # the server has nothing pending, before this client has read what the server sent),
+        # and a view that starts empty makes risk call a registered strategy unknown.
+        state = (await self.registry.kv.status()).stream_info.state
+        self._need = state.last_seq if state.messages else 0
         self._watcher = await self.registry.kv.watchall()
         self._task = asyncio.create_task(self._run(), name="registry-view")
         try:
@@ -506,9 +515,11 @@ class RegistryView:
 
     async def _run(self) -> None:
         async for item in self._watcher:
-            if item is None:  # every current value delivered
-                self.ready.set()
+            if item is None:  # the watcher's marker: every current value delivered
+                self._marked = True
+                self._check_ready()
                 continue
+            self._seen = max(self._seen, item.revision or 0)
             if item.value is not None and item.operation is None:
                 entry = _decode_or_log(item)
                 if entry is not None:
@@ -524,7 +535,12 @@ class RegistryView:
             else:  # deleted or purged by hand
                 self.entries.pop(item.key, None)
             if item.delta == 0:
-                self.ready.set()
+                self._marked = True
+            self._check_ready()
+
+    def _check_ready(self) -> None:
+        if self._marked and self._seen >= self._need:
+            self.ready.set()
 
     async def stop(self) -> None:
         if self._watcher is not None:

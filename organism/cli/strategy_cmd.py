@@ -136,18 +136,20 @@ def cmd_list(args) -> int:
             print(json.dumps(rows))
             return 0
         out = fmt.console()
-        t = fmt.table(f"strategies{' in ' + args.stage if args.stage else ''} ({len(rows)})")
-        for col in ("id", "stage", "market", "since", "origin"):
+        t = fmt.table(f"strategies{' in ' + args.stage if args.stage else ''} ({len(rows)}; "
+                      "since: the day it entered its stage; score: readiness out of 100; Sharpe: out of "
+                      "sample)")
+        for col in ("id", "stage", "market", "since"):
             fmt.key_column(t, col)
         fmt.key_column(t, "score", right=True)
-        fmt.key_column(t, "OOS Sharpe", right=True)
-        fmt.text_column(t, "flags")
+        fmt.key_column(t, "Sharpe", right=True)
+        fmt.text_column(t, "origin and flags")
         for r in rows:
+            notes = [r["origin"] + (", unvalidated" if r["skipped_validation"] else "")]
+            notes += [f"{k}: {v}" for k, v in r["flags"].items()]
             t.add_row(r["strategy_id"], r["stage"], f"{r['coin']} {r['interval']}",
-                      fmt.utc_ns(r["stage_since"]),
-                      r["origin"] + (" (unvalidated)" if r["skipped_validation"] else ""),
-                      fmt.num(r["score"], 1), fmt.num(r["out_of_sample_sharpe"]),
-                      "; ".join(f"{k}: {v}" for k, v in r["flags"].items()) or "-")
+                      fmt.utc_ns(r["stage_since"])[:10], fmt.num(r["score"], 1),
+                      fmt.num(r["out_of_sample_sharpe"]), "; ".join(notes))
         out.print(t)
         if not rows:
             out.print("no strategies yet: validation enters passing ones; add your own with "
