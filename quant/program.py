@@ -27,6 +27,7 @@ import numpy as np
 from numba import carray, njit, types
 from numba.extending import intrinsic
 
+from quant.codes import decision_code_nb
 from quant.genome import Strategy
 from quant.primitives import PRIMITIVES
 from quant.types import Kind, Node
@@ -208,20 +209,7 @@ def decide_nb(ins, i0, i1, kon, roots, addr, n, fregs, bregs, codes):
         d_ = _bslice(roots[3], addr, n, bregs, s, s, e)
         out = codes[s:e]
         for t in range(e - s):
-            a = a_[t]
-            b = b_[t]
-            c = c_[t]
-            d = d_[t]
-            l_in = a & (b ^ 1)
-            s_in = c & (d ^ 1)
-            go_long = l_in & (s_in ^ 1)
-            go_short = s_in & (l_in ^ 1)
-            l_out = b & (a ^ 1)
-            s_out = d & (c ^ 1)
-            flat = go_long * 1 + go_short * 2
-            lng = go_short * 2 + (go_short ^ 1) * l_out * 3
-            sht = go_long * 1 + (go_long ^ 1) * s_out * 3
-            out[t] = flat | (lng << 2) | (sht << 4)
+            out[t] = decision_code_nb(a_[t], b_[t], c_[t], d_[t])
 
 
 @njit(cache=True, error_model="numpy", nogil=True)

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+# the pending actions decided at a close, and their codes' layout
+from quant.codes import _CLOSE, _NONE, _OPEN_LONG, _OPEN_SHORT, decision_code_nb
 from quant.data import Dataset
 from quant.genome import Strategy
 from quant.signals import Signals
@@ -41,10 +43,6 @@ def trade_capacity(n):
     open, then a stop on the new position) and the run can add a liquidation and an open trade
     at the end; the kernel does not bounds-check, so the buffer must hold the worst case."""
     return 2 * n + 4
-
-
-# Pending actions decided at a close.
-_NONE, _OPEN_LONG, _OPEN_SHORT, _CLOSE = 0, 1, 2, 3
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
@@ -71,20 +69,8 @@ def _action_codes_nb(le, lx, se, sx, codes):
     bits 0-1 when flat, 2-3 when long, 4-5 when short (values _NONE/_OPEN_*/_CLOSE).
     Same-side entry+exit cancel, long+short entries cancel (vectorbt's defaults)."""
     for t in range(le.shape[0]):
-        a = np.uint8(le[t])
-        b = np.uint8(lx[t])
-        c = np.uint8(se[t])
-        d = np.uint8(sx[t])
-        l_in = a & (b ^ 1)
-        s_in = c & (d ^ 1)
-        go_long = l_in & (s_in ^ 1)
-        go_short = s_in & (l_in ^ 1)
-        l_out = b & (a ^ 1)
-        s_out = d & (c ^ 1)
-        flat = go_long * _OPEN_LONG + go_short * _OPEN_SHORT
-        lng = go_short * _OPEN_SHORT + (go_short ^ 1) * l_out * _CLOSE
-        sht = go_long * _OPEN_LONG + (go_long ^ 1) * s_out * _CLOSE
-        codes[t] = flat | (lng << 2) | (sht << 4)
+        codes[t] = decision_code_nb(np.uint8(le[t]), np.uint8(lx[t]), np.uint8(se[t]),
+                                    np.uint8(sx[t]))
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
