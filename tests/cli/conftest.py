@@ -71,4 +71,18 @@ def run_organism(*args: str, env: dict, timeout: float = 60) -> subprocess.Compl
     return subprocess.CompletedProcess(p.args, p.returncode, out, err)
 
 
-__all__ = ["organism", "run_organism", "free_port"]
+def run_main(argv, capsys) -> tuple[int, str, str]:
+    """`organism ARGV` in this process (the real entry point): (exit code, stdout, stderr);
+    argparse's errors and --help count by their exit code."""
+    from organism.cli.main import main
+
+    capsys.readouterr()
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 0
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+__all__ = ["organism", "run_organism", "run_main", "free_port"]

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from bus.broker import free_port
-from organism.cli.main import build_parser, main
+from organism.cli.main import build_parser
+from tests.cli.conftest import run_main as run
 
 EX = Path(__file__).resolve().parents[2] / "examples" / "strategies"
 SMA = "{ex}/sma_cross.dsl"
@@ -138,16 +139,6 @@ def cli_env(tmp_path, monkeypatch):
     monkeypatch.setenv("ORGANISM__NATS__PORT", str(free_port()))
     monkeypatch.setenv("ORGANISM__VENUE__SIM__PORT", str(free_port()))
     return tmp_path
-
-
-def run(argv, capsys) -> tuple[int, str, str]:
-    capsys.readouterr()
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:  # argparse's errors and --help
-        code = exc.code if isinstance(exc.code, int) else 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _fill(text: str, tmp: Path) -> str:

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from bus.broker import free_port
-from organism.cli.main import main
+from tests.cli.conftest import run_main as run
 
 DATA = "planted:seed=2,bars=4000"
 SMALL = ("--generations", "2", "--population", "8", "--workers", "1", "--hall-of-fame", "3",
@@ -24,16 +24,6 @@ def env(tmp_path, monkeypatch):
     monkeypatch.setenv("ORGANISM__ORGANISM__DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("ORGANISM__NATS__PORT", str(free_port()))
     return tmp_path
-
-
-def run(argv, capsys) -> tuple[int, str, str]:
-    capsys.readouterr()
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_research_validates_the_hall_of_fame_with_the_runs_true_trial_count(env, capsys):

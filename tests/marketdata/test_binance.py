@@ -20,9 +20,9 @@ from aiohttp import web
 from marketdata import binance
 from marketdata.datasets import DataSpecError, load_dataset, store_funding
 from marketdata.store import CandleStore, candles_table
-from organism.cli.main import main
 from quant.data import synthetic
 from quant.sim import SimConfig, funding_per_bar
+from tests.cli.conftest import run_main as run
 
 ARCHIVE = Path(__file__).with_name("fixtures") / "binance_archive"
 JAN_1, FEB_1, MAR_1 = 1_704_067_200_000, 1_706_745_600_000, 1_709_251_200_000
@@ -79,16 +79,6 @@ def env(tmp_path, monkeypatch):
         monkeypatch.delenv(var)
     monkeypatch.setenv("ORGANISM__ORGANISM__DATA_DIR", str(tmp_path / "data"))
     return tmp_path / "data"
-
-
-def run(argv, capsys) -> tuple[int, str, str]:
-    capsys.readouterr()
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 0
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 FETCH = ("data", "fetch", "--source", "binance", "--coin", "BTC", "--interval", "1h",
