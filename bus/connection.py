@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -34,8 +33,6 @@ from bus.permissions import inbox_for
 from schemas import AnyMessage, DeadLetter, Message
 
 MSG_ID = "Nats-Msg-Id"
-# A subject's metric family, once per subject (the hot path asks for every message).
-_family = functools.lru_cache(maxsize=65536)(subjects.family)
 _encode = msgspec.json.Encoder().encode  # bus.codec.encode without the call around it
 _DECODE_ERRORS = (msgspec.DecodeError, msgspec.ValidationError)
 _SUBJECTS_KEPT = 65536  # per-subject caches are cleared beyond this many subjects
@@ -189,7 +186,7 @@ class Bus:
         if fam is None:
             if len(self._families) >= _SUBJECTS_KEPT:
                 self._families.clear()
-            fam = self._families[subject] = self.metrics.family(_family(subject))
+            fam = self._families[subject] = self.metrics.family(subjects.family(subject))
         return fam
 
     @property

@@ -80,15 +80,6 @@ class AgentMetrics:
             fam = self.families[name] = Family(name)
         return fam
 
-    def received(self, family: str) -> None:
-        self.family(family).n_in += 1
-
-    def published(self, family: str) -> None:
-        self.family(family).n_out += 1
-
-    def handled(self, family: str, seconds: float) -> None:
-        self.family(family).handled(seconds)
-
     @property
     def messages_in(self) -> dict[str, int]:
         """Messages received per family (a copy; families seen only outbound left out)."""
