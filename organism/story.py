@@ -115,9 +115,10 @@ def restart_line(name: str, code: int | None, lived_s: float, restarts: int, del
             f"restart #{restarts} in {delay_s:.1f} s")
 
 
-async def follow(bus, say: Callable[[str], None], digest: Digest | None = None) -> None:
+async def follow(bus, say: Callable[[str], None], digest: Digest | None = None) -> list:
     """Subscribe to the notable subjects; each event becomes one `say(line)` (failed verdicts
-    beyond a few a minute summed up by `digest`; call `digest.tick` now and then, as up does)."""
+    beyond a few a minute summed up by `digest`; call `digest.tick` now and then, as up does).
+    Returns the subscriptions (unsubscribe them to stop telling)."""
     from bus import subjects
     from bus.codec import DecodeFailure, decode
     from bus.subjects import ANY
@@ -137,6 +138,8 @@ async def follow(bus, say: Callable[[str], None], digest: Digest | None = None) 
     from bus.observe import observe
 
     # observe: the order path (risk.state) is read through its stream (bus/permissions.py)
+    subs: list = []
     for pattern in (subjects.val_report(ANY), subjects.life_event(ANY),
                     subjects.life_deathreport(ANY), subjects.risk_state(ANY)):
-        await observe(bus, pattern, on_msg)
+        subs += await observe(bus, pattern, on_msg)
+    return subs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sys
 import time
@@ -94,7 +95,7 @@ async def _supervise(config, url, processes, duration, config_path, console, cre
         console.file.flush()
 
     digest = Digest()  # failed verdicts beyond a few a minute, told as one line a minute
-    await follow(bus, say, digest)
+    story = await follow(bus, say, digest)
 
     async def tell_digest() -> None:
         while True:
@@ -171,6 +172,11 @@ async def _supervise(config, url, processes, duration, config_path, console, cre
         else:
             await stop.wait()
     finally:
+        # the story ends here: what the agents report while they stop (market data going
+        # quiet, risk reducing for it) is the stop's own doing, not news
+        for sub in story:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
         digest_task.cancel()
         for text in digest.tick(float("inf")):  # what the last minute held back
             say(f"{stamp()} {text}")
