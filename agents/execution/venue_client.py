@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from decimal import Decimal
 from typing import Any
 
 import aiohttp
 from hyperliquid.utils.signing import sign_l1_action
 
-from venue.limits import exchange_weight, info_weight
+from venue.limits import SlidingSum, exchange_weight, info_weight
 from venue.signing import l1_digest
 from venue.wire import fmt
 
@@ -89,16 +88,13 @@ class WeightMeter:
     """Request weight spent over the last minute (Hyperliquid: 1200 a minute per IP)."""
 
     def __init__(self) -> None:
-        self._spent: deque[tuple[float, int]] = deque()
+        self._spent = SlidingSum(60.0)
 
     def add(self, weight: int, now: float | None = None) -> None:
-        self._spent.append((time.monotonic() if now is None else now, weight))
+        self._spent.add(weight, time.monotonic() if now is None else now)
 
     def used(self, now: float | None = None) -> int:
-        now = time.monotonic() if now is None else now
-        while self._spent and self._spent[0][0] <= now - 60.0:
-            self._spent.popleft()
-        return sum(w for _, w in self._spent)
+        return self._spent.total(time.monotonic() if now is None else now)
 
 
 class VenueClient:
