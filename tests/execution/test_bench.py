@@ -15,3 +15,8 @@ def test_bench_orderpath_reports_its_keys():
     assert out["acknowledged"] == 20 and out["failures"] == {}
     for key in ("intent_to_ack_p50_us", "intent_to_ack_p99_us", "raw_request_reply_p50_us"):
         assert out[key] > 0
+    # each step of the path found in the streams, and together they are the whole round trip
+    steps = out["steps_p50_us"]
+    assert set(steps) == {key for key, _, _ in orderpath.STEPS}
+    assert all(v > 0 for v in steps.values())
+    assert 0.5 * out["intent_to_ack_p50_us"] < sum(steps.values()) < 2 * out["intent_to_ack_p50_us"]
