@@ -41,6 +41,7 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
 from bus import subjects
 from bus.codec import DecodeFailure, decode, encode
+from bus.state import kv_entries
 from schemas import LifecycleEvent
 from schemas.lifecycle import DeathReport, Stage
 from schemas.registry import Flag, RegistryEntry, StageChange, Writer
@@ -309,23 +310,14 @@ class Registry:
         return got
 
     async def entries(self, *, timeout: float = 10.0) -> list[RegistryEntry]:
-        """Every current entry (values that fail to decode are logged and left out)."""
+        """Every current entry (values that fail to decode are logged and left out); all of
+        them or an error (bus/state.py kv_entries): a short list would let validation fill
+        more paper slots than there are."""
         out: dict[str, RegistryEntry] = {}
-        watcher = await self.kv.watchall(ignore_deletes=True)
-        try:
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + timeout
-            while True:
-                item = await watcher.updates(timeout=max(0.01, deadline - loop.time()))
-                if item is None:
-                    break
-                entry = _decode_or_log(item)
-                if entry is not None:
-                    out[entry.strategy_id] = entry
-                if item.delta == 0:
-                    break
-        finally:
-            await watcher.stop()
+        for key, value in (await kv_entries(self.kv, timeout=timeout)).items():
+            entry = _decode_or_log(key, value) if value is not None else None
+            if entry is not None:
+                out[entry.strategy_id] = entry
         return sorted(out.values(), key=lambda e: e.strategy_id)
 
     async def watch(self) -> AsyncIterator[RegistryEntry]:
@@ -335,7 +327,7 @@ class Registry:
             async for item in watcher:
                 if item is None or item.value is None or item.operation is not None:
                     continue
-                entry = _decode_or_log(item)
+                entry = _decode_or_log(item.key, item.value)
                 if entry is not None:
                     yield entry
         finally:
@@ -521,7 +513,7 @@ class RegistryView:
                 continue
             self._seen = max(self._seen, item.revision or 0)
             if item.value is not None and item.operation is None:
-                entry = _decode_or_log(item)
+                entry = _decode_or_log(item.key, item.value)
                 if entry is not None:
                     self.entries[entry.strategy_id] = entry
                     if self.on_change is not None:
@@ -560,9 +552,9 @@ def _decode(key: str, value: bytes) -> RegistryEntry:
         raise RegistryError(f"registry value of {key!r} does not decode: {exc.reason}") from None
 
 
-def _decode_or_log(item) -> RegistryEntry | None:
+def _decode_or_log(key: str, value: bytes) -> RegistryEntry | None:
     try:
-        return _decode(item.key, item.value)
+        return _decode(key, value)
     except RegistryError as exc:
         logger.error("{} (left out; rewrite it with the operator CLI)", exc)
         return None

@@ -1,7 +1,7 @@
 """Typed access to JetStream KV buckets and stored streams, for agents (which import no nats).
 
 `TypedKV`: get, put and create-once of msgspec values under a key; `kv_key` turns any id into a
-valid key. `last_message`: the newest stored message on a subject. `pending`: what a durable
+valid key; `kv_entries`: every current key of a bucket and its value, complete. `last_message`: the newest stored message on a subject. `pending`: what a durable
 consumer has not yet been given or has not acked. `follow`: new messages stored on a subject,
 through an ordered consumer delivering to this connection's own inbox (how a client reads the
 order path: the broker allows no core subscription on a stored subject, bus/permissions.py).
@@ -72,6 +72,58 @@ class TypedKV:
         except KeyWrongLastSequenceError:
             return False
         return True
+
+
+class KVListingError(RuntimeError):
+    """A bucket could not be listed completely: a caller must not act as if it were empty."""
+
+
+_KV_GONE = ("DEL", "PURGE")
+
+
+async def kv_entries(kv, *, meta_only: bool = False, timeout: float = 10.0
+                     ) -> dict[str, bytes | None]:
+    """Every current key of the bucket `kv` (a nats-py KeyValue) and its value (None with
+    `meta_only`), deleted and purged keys left out. Complete or an error, never partial.
+
+    nats-py's `keys()` and `watchall()` end their first listing when the server reports nothing
+    pending for the watcher, which can come before this client has read what the server already
+    sent: the listing is then short or empty. Seen under load: an execution agent restarted with
+    its bucket listed as empty, forgot its orders and fills, and sent a redelivered command to
+    the venue a second time. Here the listing ends only when the bucket's last message at the
+    start has been read (or a message read says none is left), and a bucket that cannot be read
+    raises KVListingError."""
+    try:
+        state = (await kv.status()).stream_info.state
+    except (NatsError, asyncio.TimeoutError) as exc:
+        raise KVListingError(f"cannot read the state of KV bucket {kv._name!r}: {exc}") from None
+    out: dict[str, bytes | None] = {}
+    if not state.messages:
+        return out
+    need = state.last_seq
+    sub = await kv._js.subscribe(f"{kv._pre}>", stream=kv._stream, ordered_consumer=True,
+                                 deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
+                                 headers_only=meta_only)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    try:
+        while True:
+            try:
+                msg = await sub.next_msg(timeout=max(0.01, deadline - loop.time()))
+            except (NatsError, asyncio.TimeoutError):
+                raise KVListingError(
+                    f"KV bucket {kv._name!r} was not listed within {timeout} s ({len(out)} keys "
+                    f"read, up to sequence {need} wanted)") from None
+            meta = msg.metadata
+            key = msg.subject[len(kv._pre):]
+            if (msg.headers or {}).get("KV-Operation") in _KV_GONE:
+                out.pop(key, None)
+            else:
+                out[key] = None if meta_only else msg.data
+            if meta.sequence.stream >= need or meta.num_pending == 0:
+                return out
+    finally:
+        await sub.unsubscribe()
 
 
 async def last_message(bus, stream: str, subject: str, type_: type[T] | Any) -> T | None:

@@ -53,6 +53,7 @@ from bus.codec import encode
 from bus.connection import Delivery
 from bus.jetstream import exec_bucket
 from bus.runtime import Agent, AgentContext
+from bus.state import kv_entries
 from schemas import (
     CancelOrder,
     DeadLetter,
@@ -148,20 +149,16 @@ class ExecutionAgent(Placing, Fills, Agent):
             await self.session.close()
 
     async def _load(self) -> None:
-        """Orders, fills seen and positions from KV (what survived the last run)."""
-        try:
-            keys = await self.kv.keys()
-        except Exception:  # an empty bucket answers NoKeysError
-            keys = []
-        for key in keys:
+        """Orders, fills seen and positions from KV (what survived the last run), all of it or
+        an error: a bucket read short would make this run send a redelivered command again."""
+        entries = await kv_entries(self.kv)
+        for key, value in entries.items():
             if key.startswith("fill."):
                 self.seen_fills.add(key[5:])
-            elif key.startswith("order."):
-                entry = await self.kv.get(key)
-                order = msgspec.json.decode(entry.value, type=TrackedOrder)
-                self.track(order)
+            elif key.startswith("order.") and value:
+                self.track(msgspec.json.decode(value, type=TrackedOrder))
         assert self.reconciler is not None
-        await self.reconciler.load(keys)
+        self.reconciler.load(entries)
 
     def track(self, order: TrackedOrder) -> None:
         self.orders[order.cloid] = order
@@ -349,7 +346,7 @@ class ExecutionAgent(Placing, Fills, Agent):
             return
         await self.wait_ready()
         if isinstance(cmd, SubmitOrder):
-            await self.submit(cmd)
+            await self.submit(cmd, redelivered=d.num_delivered > 1)
         else:
             await self.cancel(cmd)
 
@@ -425,7 +422,7 @@ class ExecutionAgent(Placing, Fills, Agent):
             intent_id=cmd.intent_id, strategy_id=cmd.strategy_id, origin=cmd.origin,  # type: ignore[arg-type]
             post_only_until_ms=post_only_until, reference_px=cmd.reference_price, ioc_px=ioc_px)
 
-    async def submit(self, cmd: SubmitOrder) -> None:
+    async def submit(self, cmd: SubmitOrder, *, redelivered: bool = False) -> None:
         cloid = cmd.cloid.lower()
         known = self.orders.get(cloid)
         if known is not None:
@@ -449,7 +446,25 @@ class ExecutionAgent(Placing, Fills, Agent):
         except UnroundableOrder as exc:
             await self.reject_unsent(cmd, str(exc))
             return
+        if redelivered and not await self.never_sent(order):
+            return
         await self.send(order, first=True)
+
+    async def never_sent(self, order: TrackedOrder) -> bool:
+        """A redelivered command this run does not know: an earlier run may have sent it and
+        died before its journal said so, or this run's journal may be short. The venue is asked
+        by cloid first: an order it has is adopted, never sent again. A venue that does not
+        answer leaves the command unacked (redelivered later): nothing is sent blindly."""
+        self.track(order)  # what the venue says of it lands on this order
+        outcome = await self.lookup(order)
+        if outcome is UNREACHABLE:
+            raise VenueError(f"{order.cloid}: the venue did not say whether it has this order; "
+                             "not sending it again blindly")
+        if outcome is not None:
+            logger.warning("{} was at the venue already ({}): adopted, not sent again",
+                           order.cloid, outcome)
+            return False
+        return True
 
     async def reject_unsent(self, cmd: SubmitOrder, text: str) -> None:
         now = self.ctx.now_ns()

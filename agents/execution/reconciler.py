@@ -64,11 +64,10 @@ class Reconciler:
         self._stop_locks: dict[str, asyncio.Lock] = {}
 
     # ------------------------------------------------------------------ state from KV
-    async def load(self, keys: list[str]) -> None:
-        kv = self.agent.kv
-        for key in keys:
-            if key.startswith("position."):
-                report = msgspec.json.decode((await kv.get(key)).value, type=PositionReport)
+    def load(self, entries: dict[str, bytes | None]) -> None:
+        for key, value in entries.items():
+            if key.startswith("position.") and value:
+                report = msgspec.json.decode(value, type=PositionReport)
                 self.known[report.coin] = (report.size, report.ts_event // 1_000_000)
                 self.entries[report.coin] = report.entry_price
             elif key.startswith("known."):

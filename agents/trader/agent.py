@@ -44,7 +44,7 @@ from bus import subjects
 from bus.connection import Delivery
 from bus.registry import Registry, RegistryView, is_trading
 from bus.runtime import Agent, AgentContext
-from bus.state import last_message
+from bus.state import kv_entries, last_message
 from marketdata.store import INTERVAL_MS
 from quant.dsl import DslError, parse_strategy
 from quant.genome import Strategy
@@ -137,18 +137,15 @@ class TraderAgent(Agent):
             await self.view.stop()
 
     async def _load(self) -> None:
-        watcher = await self.kv.watchall()
-        async for item in watcher:
-            if item is None:
-                break
-            if item.value is not None and item.operation is None:
-                try:
-                    self._restore(item.key, item.value)
-                except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-                    logger.error("trader KV {} does not decode ({}); left out", item.key, exc)
-            if item.delta == 0:
-                break
-        await watcher.stop()
+        """Books, equity and weights from KV, all of them or an error: a bucket read short
+        would make this run decide again a bar it has handled."""
+        for key, value in (await kv_entries(self.kv)).items():
+            if value is None:
+                continue
+            try:
+                self._restore(key, value)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                logger.error("trader KV {} does not decode ({}); left out", key, exc)
 
     async def _seed_equity(self) -> None:
         """Each account's equity from the last AccountReport stored, when KV has none (a first

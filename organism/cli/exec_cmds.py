@@ -63,6 +63,8 @@ def _accounts(choice: str) -> tuple[str, ...]:
 
 async def _read(url: str, config, accounts: tuple[str, ...], prefixes: tuple[str, ...]):
     """{account: {key: raw bytes}} of the keys under `prefixes` in each account's bucket."""
+    from bus.state import kv_entries
+
     bus = await connect_operator(config, url, "organism-exec")
     out: dict[str, dict[str, bytes]] = {}
     try:
@@ -72,15 +74,9 @@ async def _read(url: str, config, accounts: tuple[str, ...], prefixes: tuple[str
                 kv = await bus.kv(f"exec_{account}")
             except Exception:  # bucket not there yet: execution never ran
                 continue
-            try:
-                keys = await kv.keys()
-            except Exception:  # an empty bucket answers NoKeysError
-                keys = []
-            for key in keys:
-                if key.startswith(prefixes):
-                    entry = await kv.get(key)
-                    if entry.value:
-                        out[account][key] = entry.value
+            for key, value in (await kv_entries(kv)).items():
+                if key.startswith(prefixes) and value:
+                    out[account][key] = value
     finally:
         await bus.drain()
     return out
