@@ -60,3 +60,54 @@ async def test_killed_between_send_and_reply(nats_server, bus, sim, data_dir, tm
     assert "Traceback" not in text, text[-3000:]
     key = local_key(data_dir, "paper")
     assert key not in text and key[2:] not in text  # the key never reaches a log
+
+
+async def test_a_redelivered_command_is_asked_for_at_the_venue_before_it_is_sent(
+        nats_server, bus, sim, data_dir, tmp_path):
+    """The journal says nothing of an order the venue has (an earlier run died before writing
+    it, or its bucket was read short): the redelivered command is looked up by cloid and the
+    order adopted, never sent a second time."""
+    from bus.jetstream import exec_bucket
+
+    intent = "i-kill-journal-lost"
+    cloid = cloid_for(intent)
+    rec = await record(bus)
+    config = write_config(tmp_path / "exec.toml", data_dir, sim, nats_server.url,
+                          request_timeout_s=5.0)
+    log = tmp_path / "agent.log"
+    proc = spawn_agent(config, log)
+    try:
+        await eventually(lambda: [s for s in rec.of(ExecutionStatus) if s.state == "ready"],
+                         timeout=30, what="the agent ready")
+        sim.fail_requests("/exchange", count=1, status=0, delay_ms=1500)  # the venue sits on it
+        await send(bus, submit(intent, size="0.1"))
+        await eventually(lambda: rec.of(OrderSubmitted, correlation_id=intent), timeout=20)
+        proc.send_signal(signal.SIGKILL)  # mid-request: no reply heard, command not acked
+        proc.wait(10)
+        await eventually(lambda: sim.call(lambda ex: [r for r in ex.records.values()
+                                                      if r.order.cloid == cloid]),
+                         timeout=10, what="the venue to take the order")
+        kv = await bus.kv(exec_bucket("paper"))
+        await kv.purge(f"order.{cloid}")  # the journal forgets it
+
+        proc = spawn_agent(config, log)
+
+        async def handled() -> bool:  # the redelivered command taken and acked
+            info = await bus.js.consumer_info("EXEC_CMD", "execution_paper")
+            return (info.delivered.consumer_seq >= 2  # once before the kill, once after
+                    and info.num_pending + info.num_ack_pending == 0)
+
+        await eventually(handled, timeout=60, what="the redelivered command handled")
+        venue = sim.call(lambda ex: [r for r in ex.records.values() if r.order.cloid == cloid])
+        assert len(venue) == 1, "exactly one order at the venue"
+        assert "adopted, not sent again" in log.read_text()
+        await eventually(lambda: [p for p in rec.of(PositionReport, coin="ETH")
+                                  if p.size == Decimal("0.1")], timeout=20)
+        fills = rec.of(OrderFilled, coin="ETH")
+        assert len({f.fill_id for f in fills}) == len(fills) == 1, "its fill published once"
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(20)
+    text = log.read_text()
+    assert "Traceback" not in text, text[-3000:]
