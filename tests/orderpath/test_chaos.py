@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 
 from bus import subjects
+from bus.broker import EmbeddedBroker, free_port
 from bus.connection import Bus, ConnectOptions
 from bus.jetstream import provision
 from bus.state import pending
@@ -89,7 +90,16 @@ class Agent:
 
 
 @pytest.mark.timeout(420)
-async def test_random_kills_lose_and_double_nothing(nats_server, tmp_path):
+@pytest.mark.parametrize("victims", ["agents", "broker"])
+async def test_random_kills_lose_and_double_nothing(victims, tmp_path):
+    """`agents`: risk, execution or both killed each round; `broker`: the nats-server itself
+    (SIGKILL, started again on the same port and store: what it acknowledged is on disk)."""
+    with EmbeddedBroker(store_dir=tmp_path / "js", port=free_port()) as broker:
+        await _chaos(victims, broker, tmp_path)
+
+
+async def _chaos(victims: str, broker: EmbeddedBroker, tmp_path: Path) -> None:
+    nats_url = broker.url
     data = tmp_path / "data"
     data.mkdir()
     logs = tmp_path / "logs"
@@ -97,8 +107,8 @@ async def test_random_kills_lose_and_double_nothing(nats_server, tmp_path):
     paper = local_address(data, "paper")
     rng = random.Random(SEED)
     with SimThread(quiet_config(paper, local_address(data, "live"))) as sim:
-        config = write_config(tmp_path / "chaos.toml", data, sim, nats_server.url,
-                              protective_stop_fraction="0")
+        config = write_config(tmp_path / "chaos.toml", data, sim, nats_url,
+                              protective_stop_fraction="0", reconcile_interval_s=10.0)
         config.write_text(config.read_text() + "\n".join([
             "[risk]",
             'market_data_agent = ""',  # the test publishes the marks
@@ -108,7 +118,7 @@ async def test_random_kills_lose_and_double_nothing(nats_server, tmp_path):
             "max_intent_age_s = 600.0",  # a backlog decided after a restart is still fresh
             "warmup_s = 1.0",
         ]) + "\n")
-        bus = await Bus.connect(ConnectOptions(url=nats_server.url, name="chaos",
+        bus = await Bus.connect(ConnectOptions(url=nats_url, name="chaos",
                                                initial_attempts=3))
         await provision(bus.js)
         risk = Agent("risk", ["agent", "risk"], config, logs)
@@ -120,17 +130,20 @@ async def test_random_kills_lose_and_double_nothing(nats_server, tmp_path):
             await risk.start()
             ids = [f"chaos-{SEED}-{n}" for n in range(INTENTS)]
             done = asyncio.Event()
-            killer = asyncio.create_task(_killer(rng, done, risk, execution))
+            killer = asyncio.create_task(
+                _killer(rng, done, [risk, execution]) if victims == "agents"
+                else _broker_killer(rng, done, broker))
             try:
                 await _publish(bus, ids, rng)
             finally:
                 done.set()  # the killer ends its round: whatever it killed is started again
                 await killer
-            assert risk.kills + execution.kills >= 4, "the killer must have killed"
+            kills = risk.kills + execution.kills if victims == "agents" else broker_kills(broker)
+            assert kills >= 3, "the killer must have killed"
             await _settled(bus, ids)
             summary = await _check(bus, sim, paper, ids)
-            print(f"chaos seed {SEED}: risk killed {risk.kills}x, execution {execution.kills}x;",
-                  summary)
+            print(f"chaos seed {SEED}: risk killed {risk.kills}x, execution {execution.kills}x, "
+                  f"the broker {broker_kills(broker)}x;", summary)
         finally:
             feed.cancel()
             codes = [await a.stop() for a in (risk, execution)]
@@ -150,21 +163,44 @@ async def _marks(bus: Bus) -> None:
         await asyncio.sleep(0.5)
 
 
-async def _killer(rng: random.Random, done: asyncio.Event, risk: Agent, execution: Agent) -> None:
-    """Every 1.5-4 s until `done`: SIGKILL risk, execution or both, and start them again 0-2 s
-    later."""
-    while not done.is_set():
-        try:
-            await asyncio.wait_for(done.wait(), rng.uniform(1.5, 4.0))
-            return
-        except asyncio.TimeoutError:
-            pass
-        victims = rng.choice([[risk], [execution], [risk, execution]])
+async def _pause(rng: random.Random, done: asyncio.Event, low: float, high: float) -> bool:
+    """Wait low-high s; False when `done` came first."""
+    try:
+        await asyncio.wait_for(done.wait(), rng.uniform(low, high))
+        return False
+    except asyncio.TimeoutError:
+        return True
+
+
+async def _killer(rng: random.Random, done: asyncio.Event, agents: list[Agent]) -> None:
+    """Every 1.5-4 s until `done`: SIGKILL one or both agents, and start them again 0-2 s
+    later (a round is always finished: nothing is left down)."""
+    while await _pause(rng, done, 1.5, 4.0):
+        victims = rng.choice([[a] for a in agents] + [agents])
         for agent in victims:
             await agent.kill()
         await asyncio.sleep(rng.uniform(0.0, 2.0))
         for agent in victims:
             await agent.start()
+
+
+_BROKER_KILLS: dict[int, int] = {}
+
+
+def broker_kills(broker: EmbeddedBroker) -> int:
+    return _BROKER_KILLS.get(id(broker), 0)
+
+
+async def _broker_killer(rng: random.Random, done: asyncio.Event, broker: EmbeddedBroker) -> None:
+    """Every 3-6 s until `done`: SIGKILL the nats-server, start it again 0-1.5 s later."""
+    while await _pause(rng, done, 3.0, 6.0):
+        assert broker.process is not None
+        broker.process.kill()
+        broker.process.wait()
+        broker.process = None
+        _BROKER_KILLS[id(broker)] = broker_kills(broker) + 1
+        await asyncio.sleep(rng.uniform(0.0, 1.5))
+        await asyncio.to_thread(broker.start)
 
 
 async def _publish(bus: Bus, ids: list[str], rng: random.Random) -> None:
@@ -176,8 +212,13 @@ async def _publish(bus: Bus, ids: list[str], rng: random.Random) -> None:
             strategy_id=OPERATOR, coin="ETH", side=rng.choice(["buy", "sell"]),
             size=Decimal(rng.randint(1, 5)) / 100, kind="market", account="paper",
             reference_price=MARK, reason="chaos")
-        await bus.publish_durable(subjects.order_intent("paper", OPERATOR), intent,
-                                  msg_id=f"intent:{intent_id}")
+        while True:  # the trader's way: until the store acknowledges it (the id de-duplicates)
+            try:
+                await bus.publish_durable(subjects.order_intent("paper", OPERATOR), intent,
+                                          msg_id=f"intent:{intent_id}", timeout=1.0)
+                break
+            except Exception:
+                await asyncio.sleep(0.2)
         await asyncio.sleep(rng.uniform(0.02, 0.15))
 
 
