@@ -17,9 +17,10 @@ from tests.execution.conftest import record, send, spawn_agent, submit, write_co
 from venue.keys import local_key
 
 
-@pytest.mark.parametrize("held_ms", [1500, 8000], ids=["venue-took-it-late", "venue-refused-it"])
-async def test_killed_between_send_and_reply(nats_server, bus, sim, data_dir, tmp_path, held_ms):
-    intent = f"i-kill-{held_ms}"  # stored once per broker: msg ids de-duplicate for two minutes
+async def killed_mid_request(nats_server, bus, sim, data_dir, tmp_path, intent: str,
+                             held_ms: int):
+    """Execution as a process, `intent`'s order sent while the venue sits on it for `held_ms`,
+    then SIGKILL before the reply: (recorder, config file, log)."""
     rec = await record(bus)
     config = write_config(tmp_path / "exec.toml", data_dir, sim, nats_server.url,
                           request_timeout_s=5.0)
@@ -31,12 +32,31 @@ async def test_killed_between_send_and_reply(nats_server, bus, sim, data_dir, tm
         sim.fail_requests("/exchange", count=1, status=0, delay_ms=held_ms)  # the venue sits on it
         await send(bus, submit(intent, size="0.1"))
         await eventually(lambda: rec.of(OrderSubmitted, correlation_id=intent), timeout=20)
+    finally:
         proc.send_signal(signal.SIGKILL)  # mid-request: no reply heard, command not acked
         proc.wait(10)
-        assert not rec.of(OrderFilled, correlation_id=intent)
+    return rec, config, log
 
-        rec.messages.clear()
-        proc = spawn_agent(config, log)
+
+def stopped_clean(proc, log) -> str:
+    """Stop the agent (SIGTERM) and return its log, which must hold no traceback."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(20)
+    text = log.read_text()
+    assert "Traceback" not in text, text[-3000:]
+    return text
+
+
+@pytest.mark.parametrize("held_ms", [1500, 8000], ids=["venue-took-it-late", "venue-refused-it"])
+async def test_killed_between_send_and_reply(nats_server, bus, sim, data_dir, tmp_path, held_ms):
+    intent = f"i-kill-{held_ms}"  # stored once per broker: msg ids de-duplicate for two minutes
+    rec, config, log = await killed_mid_request(nats_server, bus, sim, data_dir, tmp_path,
+                                                intent, held_ms)
+    assert not rec.of(OrderFilled, correlation_id=intent)
+    rec.messages.clear()
+    proc = spawn_agent(config, log)
+    try:
         fills = await eventually(lambda: rec.of(OrderFilled, correlation_id=intent), timeout=40,
                                  what="the fill after the restart")
         await eventually(lambda: [p for p in rec.of(PositionReport, coin="ETH")
@@ -53,11 +73,7 @@ async def test_killed_between_send_and_reply(nats_server, bus, sim, data_dir, tm
         await eventually(lambda: [s for s in rec.of(ExecutionStatus) if s.open_orders <= 1])
         assert not rec.of(OrderFilled, correlation_id=intent)
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(20)
-    text = log.read_text()
-    assert "Traceback" not in text, text[-3000:]
+        text = stopped_clean(proc, log)
     key = local_key(data_dir, "paper")
     assert key not in text and key[2:] not in text  # the key never reaches a log
 
@@ -71,26 +87,15 @@ async def test_a_redelivered_command_is_asked_for_at_the_venue_before_it_is_sent
 
     intent = "i-kill-journal-lost"
     cloid = cloid_for(intent)
-    rec = await record(bus)
-    config = write_config(tmp_path / "exec.toml", data_dir, sim, nats_server.url,
-                          request_timeout_s=5.0)
-    log = tmp_path / "agent.log"
+    rec, config, log = await killed_mid_request(nats_server, bus, sim, data_dir, tmp_path,
+                                                intent, 1500)
+    await eventually(lambda: sim.call(lambda ex: [r for r in ex.records.values()
+                                                  if r.order.cloid == cloid]),
+                     timeout=10, what="the venue to take the order")
+    kv = await bus.kv(exec_bucket("paper"))
+    await kv.purge(f"order.{cloid}")  # the journal forgets it
     proc = spawn_agent(config, log)
     try:
-        await eventually(lambda: [s for s in rec.of(ExecutionStatus) if s.state == "ready"],
-                         timeout=30, what="the agent ready")
-        sim.fail_requests("/exchange", count=1, status=0, delay_ms=1500)  # the venue sits on it
-        await send(bus, submit(intent, size="0.1"))
-        await eventually(lambda: rec.of(OrderSubmitted, correlation_id=intent), timeout=20)
-        proc.send_signal(signal.SIGKILL)  # mid-request: no reply heard, command not acked
-        proc.wait(10)
-        await eventually(lambda: sim.call(lambda ex: [r for r in ex.records.values()
-                                                      if r.order.cloid == cloid]),
-                         timeout=10, what="the venue to take the order")
-        kv = await bus.kv(exec_bucket("paper"))
-        await kv.purge(f"order.{cloid}")  # the journal forgets it
-
-        proc = spawn_agent(config, log)
 
         async def handled() -> bool:  # the redelivered command taken and acked
             info = await bus.js.consumer_info("EXEC_CMD", "execution_paper")
@@ -106,8 +111,4 @@ async def test_a_redelivered_command_is_asked_for_at_the_venue_before_it_is_sent
         fills = rec.of(OrderFilled, coin="ETH")
         assert len({f.fill_id for f in fills}) == len(fills) == 1, "its fill published once"
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(20)
-    text = log.read_text()
-    assert "Traceback" not in text, text[-3000:]
+        stopped_clean(proc, log)
