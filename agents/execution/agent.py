@@ -453,13 +453,20 @@ class ExecutionAgent(Placing, Fills, Agent):
     async def never_sent(self, order: TrackedOrder) -> bool:
         """A redelivered command this run does not know: an earlier run may have sent it and
         died before its journal said so, or this run's journal may be short. The venue is asked
-        by cloid first: an order it has is adopted, never sent again. A venue that does not
-        answer leaves the command unacked (redelivered later): nothing is sent blindly."""
+        by cloid first: an order it has is adopted, never sent again. When the venue does not
+        answer, the order is kept as sent and unacknowledged, and the watchdog asks for it like
+        any order it heard nothing of (sent again only once the venue says it never had it):
+        nothing is sent blindly."""
         self.track(order)  # what the venue says of it lands on this order
         outcome = await self.lookup(order)
         if outcome is UNREACHABLE:
-            raise VenueError(f"{order.cloid}: the venue did not say whether it has this order; "
-                             "not sending it again blindly")
+            # whatever an earlier run sent can no longer be accepted (its expiresAfter passed
+            # before the command came back): the watchdog's rule applies from now
+            order.sent_ms = order.created_ms = order.expires_ms = self.venue_now_ms()
+            await self.save(order)
+            logger.warning("{}: redelivered, and the venue did not say whether it has it; "
+                           "asking again, not sending", order.cloid)
+            return False
         if outcome is not None:
             logger.warning("{} was at the venue already ({}): adopted, not sent again",
                            order.cloid, outcome)

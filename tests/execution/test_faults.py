@@ -132,3 +132,26 @@ async def test_a_market_order_is_priced_from_the_current_mid_not_a_stale_referen
         assert Decimal("3300") < submitted.limit_price <= Decimal("3300") * Decimal("1.0051")
     finally:
         await running.stop()
+
+
+async def test_a_redelivered_command_the_venue_cannot_be_asked_about_waits_for_the_watchdog(
+        nats_server, bus, sim, data_dir):
+    """A command that comes back (an earlier run died holding it) while the venue does not
+    answer the lookup by cloid: not sent blindly, kept as sent and unacknowledged; the watchdog
+    asks again, hears the venue never had it and sends it, once."""
+    from agents.execution.orders import TrackedOrder
+
+    rec = await record(bus)
+    running = await start_agent(make_config(data_dir, sim, request_timeout_s=1.0), nats_server.url)
+    agent = running.agent
+    try:
+        cmd = submit("i-unasked", size="0.02")
+        order = agent.build(cmd, Decimal("3000"))
+        sim.fail_requests("/info", count=1, status=500)  # the lookup's answer
+        assert not await agent.never_sent(order)
+        assert orders_at_venue(sim, cmd.cloid) == 0, "nothing sent blindly"
+        kept: TrackedOrder = agent.orders[cmd.cloid.lower()]
+        assert kept.status == "submitted" and not kept.acked and kept.sent_ms
+        await filled_once(rec, sim, "i-unasked", "0.02")  # the watchdog's resend
+    finally:
+        await running.stop()
