@@ -28,6 +28,7 @@ from nats.js.kv import KeyValue
 from bus import subjects
 from bus.codec import DecodeFailure, decode, decoder, encode
 from bus.jetstream import stream_for
+from bus.log import log_failure
 from bus.metrics import AgentMetrics, Family
 from bus.permissions import inbox_for
 from schemas import AnyMessage, DeadLetter, Message
@@ -283,9 +284,9 @@ class Bus:
                 if reply is not None and msg.reply:
                     await publish(msg.reply, _encode(reply))
                     counts.n_out += 1
-            except Exception:
+            except Exception as exc:
                 metrics.error("handler")
-                logger.exception("handler for {} failed", subject)
+                log_failure(exc, "handler for {} failed", subject)
             finally:
                 counts.handled(clock() - started)
 
@@ -403,13 +404,8 @@ class Bus:
 
     async def _failed(self, msg: Msg, delivery: Delivery, exc: Exception, max_deliver: int) -> None:
         self.metrics.error("handler")
-        logger.opt(exception=exc).error(
-            "handler for {} (stream seq {}) failed, attempt {}/{}",
-            delivery.subject,
-            delivery.stream_seq,
-            delivery.num_delivered,
-            max_deliver,
-        )
+        log_failure(exc, "handler for {} (stream seq {}) failed, attempt {}/{}",
+                    delivery.subject, delivery.stream_seq, delivery.num_delivered, max_deliver)
         if delivery.num_delivered >= max_deliver:
             await self.dead_letter(msg, f"handler failed {max_deliver} times: {exc!r}")
             await msg.term()

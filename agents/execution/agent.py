@@ -52,6 +52,7 @@ from bus import subjects
 from bus.codec import encode
 from bus.connection import Delivery
 from bus.jetstream import exec_bucket
+from bus.log import log_failure
 from bus.runtime import Agent, AgentContext
 from bus.state import kv_entries
 from schemas import (
@@ -268,9 +269,9 @@ class ExecutionAgent(Placing, Fills, Agent):
                     await self.arm_dead_man()
                     next_dead_man = now + cfg.dead_man_s / 3
                 await self.watch_unacked()
-            except Exception:  # the broker or the venue briefly away: the next round retries
+            except Exception as exc:  # the broker or the venue briefly away: the next round retries
                 self.ctx.bus.metrics.error("guards")
-                logger.exception("{}: guard round failed", self.name)
+                log_failure(exc, "{}: guard round failed", self.name)
             await asyncio.sleep(min(1.0, cfg.ack_timeout_s / 2))
 
     async def watch_unacked(self) -> None:
@@ -497,9 +498,9 @@ class ExecutionAgent(Placing, Fills, Agent):
                 await self.reconciler.run(start=False)
             except (TemporaryError, VenueError) as exc:
                 logger.warning("{} reconciliation failed: {}", self.name, exc)
-            except Exception:  # the broker briefly away: the next round retries
+            except Exception as exc:  # the broker briefly away: the next round retries
                 self.ctx.bus.metrics.error("reconcile")
-                logger.exception("{} reconciliation failed", self.name)
+                log_failure(exc, "{} reconciliation failed", self.name)
             self.refresh_state()
             self.forget_old()
 

@@ -15,6 +15,7 @@ from loguru import logger
 from agents.execution.orders import apply_fill
 from agents.execution.reconcile import VenueFill, parse_fill
 from bus import subjects
+from bus.log import log_failure
 from marketdata.hyperliquid import FeedClient, ws_url
 from schemas import OrderFilled, ReconciliationEvent
 
@@ -98,10 +99,10 @@ class Fills:
         missed (fills are de-duplicated, so nothing is published twice)."""
         try:
             await self._on_push(channel, data)
-        except Exception:
+        except Exception as exc:
             self.ctx.bus.metrics.error("push")
-            logger.exception("{}: a {} push was not handled; resyncing over REST", self.name,
-                             channel)
+            log_failure(exc, "{}: a push on {} was not handled; resyncing over REST", self.name,
+                        channel)
             self.reconciler.soon()
 
     async def _on_push(self, channel: str, data: Any) -> None:

@@ -33,6 +33,7 @@ from agents.execution.reconcile import (
 )
 from agents.execution.venue_client import TemporaryError, VenueError, leverage_action
 from bus import subjects
+from bus.log import log_failure
 from schemas import AccountReport, PositionReport
 from schemas.orders import cloid_for
 
@@ -308,8 +309,8 @@ class Reconciler:
             logger.warning("{}: positions not refreshed ({}); the next reconciliation will",
                            self.agent.name, exc)
             self.soon()
-        except Exception:
-            logger.exception("{}: position refresh failed", self.agent.name)
+        except Exception as exc:
+            log_failure(exc, "{}: position refresh failed", self.agent.name)
 
     def expect_fills(self, order: TrackedOrder, total: Decimal) -> None:
         """The venue said `total` filled at once; if the websocket has not brought the fills

@@ -29,6 +29,7 @@ from agents.risk.breakers import state_message
 from agents.risk.checks import denied
 from bus import subjects
 from bus.connection import Delivery
+from bus.log import log_failure
 from bus.registry import Registry
 from bus.runtime import Agent, AgentContext
 from bus.state import TypedKV, kv_key, last_message, pending
@@ -268,10 +269,10 @@ class RiskAgent(Agent):
                     self.state, outs = engine.on_tick(self.state, self._now())
                     await self._send_all(outs)
                     await self._settle()
-            except Exception:  # the next tick tries again; a crash here would end the breakers
+            except Exception as exc:  # the next tick tries again; a crash would end the breakers
                 assert self.ctx is not None
                 self.ctx.bus.metrics.error("tick")
-                logger.exception("risk tick failed; retrying next tick")
+                log_failure(exc, "risk tick failed; retrying next tick")
 
     # --- output --------------------------------------------------------------------------------
     async def _settle(self) -> None:

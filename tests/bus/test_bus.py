@@ -165,3 +165,38 @@ async def test_durable_consumer_acks_after_the_handler_and_redelivers_failures(b
     assert decode(letters[0].payload).reason == "r4"
     info = await bus.js.consumer_info("CONTROL", "flaky")
     assert info.num_ack_pending == 0 and info.num_pending == 0
+
+
+async def test_a_handler_the_broker_let_down_is_retried_with_one_line_a_bug_with_its_traceback(
+        bus, nats_server):
+    """A handler failing because the broker did not answer is weather: one warning line, no
+    traceback; any other failure is a bug and keeps its traceback. Both are retried."""
+    import nats.errors
+    from loguru import logger
+
+    lines: list[str] = []
+    sink = logger.add(lines.append, format="{level} {message}\n{exception}", level="WARNING")
+    for i in (5, 6):
+        await bus.publish_durable(subjects.ctl_kill(), _kill(i), msg_id=f"weather-{i}")
+    consumer = await Bus.connect(ConnectOptions(url=nats_server.url, name="weather"))
+    attempts: dict[str, int] = {}
+
+    async def handler(d: Delivery):
+        if d.message.reason not in ("r5", "r6"):  # the stream's earlier tests' messages
+            return
+        attempts[d.message.reason] = attempts.get(d.message.reason, 0) + 1
+        if attempts[d.message.reason] == 1:
+            raise (nats.errors.TimeoutError() if d.message.reason == "r5"
+                   else KeyError("a bug"))
+
+    try:
+        await consumer.consume("CONTROL", "weather", handler, max_deliver=3, ack_wait_s=5)
+        await eventually(lambda: attempts.get("r5") == 2 and attempts.get("r6") == 2,
+                         timeout=15, what="both retried")
+    finally:
+        logger.remove(sink)
+        await consumer.drain()
+    weather = [x for x in lines if "the broker did not answer" in x]
+    bug = [x for x in lines if "failed, attempt 1/3" in x and "did not answer" not in x]
+    assert len(weather) == 1 and "Traceback" not in weather[0] and "TimeoutError" in weather[0]
+    assert len(bug) == 1 and "Traceback" in bug[0] and "KeyError" in bug[0]
