@@ -315,7 +315,7 @@ class Registry:
         more paper slots than there are."""
         out: dict[str, RegistryEntry] = {}
         for key, value in (await kv_entries(self.kv, timeout=timeout)).items():
-            entry = _decode_or_log(key, value) if value is not None else None
+            entry = _decode_or_log(key, value)
             if entry is not None:
                 out[entry.strategy_id] = entry
         return sorted(out.values(), key=lambda e: e.strategy_id)

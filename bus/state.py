@@ -1,8 +1,9 @@
 """Typed access to JetStream KV buckets and stored streams, for agents (which import no nats).
 
 `TypedKV`: get, put and create-once of msgspec values under a key; `kv_key` turns any id into a
-valid key; `kv_entries`: every current key of a bucket and its value, complete. `last_message`: the newest stored message on a subject. `pending`: what a durable
-consumer has not yet been given or has not acked. `follow`: new messages stored on a subject,
+valid key; `kv_entries`: every current key of a bucket and its value, complete. `last_message`:
+the newest stored message on a subject. `pending`: what a durable consumer has not yet been given
+or has not acked. `follow`: new messages stored on a subject,
 through an ordered consumer delivering to this connection's own inbox (how a client reads the
 order path: the broker allows no core subscription on a stored subject, bus/permissions.py).
 """
@@ -81,10 +82,9 @@ class KVListingError(RuntimeError):
 _KV_GONE = ("DEL", "PURGE")
 
 
-async def kv_entries(kv, *, meta_only: bool = False, timeout: float = 10.0
-                     ) -> dict[str, bytes | None]:
-    """Every current key of the bucket `kv` (a nats-py KeyValue) and its value (None with
-    `meta_only`), deleted and purged keys left out. Complete or an error, never partial.
+async def kv_entries(kv, *, timeout: float = 10.0) -> dict[str, bytes]:
+    """Every current key of the bucket `kv` (a nats-py KeyValue) and its value, deleted and
+    purged keys left out. Complete or an error, never partial.
 
     nats-py's `keys()` and `watchall()` end their first listing when the server reports nothing
     pending for the watcher, which can come before this client has read what the server already
@@ -97,13 +97,12 @@ async def kv_entries(kv, *, meta_only: bool = False, timeout: float = 10.0
         state = (await kv.status()).stream_info.state
     except (NatsError, asyncio.TimeoutError) as exc:
         raise KVListingError(f"cannot read the state of KV bucket {kv._name!r}: {exc}") from None
-    out: dict[str, bytes | None] = {}
+    out: dict[str, bytes] = {}
     if not state.messages:
         return out
     need = state.last_seq
     sub = await kv._js.subscribe(f"{kv._pre}>", stream=kv._stream, ordered_consumer=True,
-                                 deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
-                                 headers_only=meta_only)
+                                 deliver_policy=DeliverPolicy.LAST_PER_SUBJECT)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     try:
@@ -119,7 +118,7 @@ async def kv_entries(kv, *, meta_only: bool = False, timeout: float = 10.0
             if (msg.headers or {}).get("KV-Operation") in _KV_GONE:
                 out.pop(key, None)
             else:
-                out[key] = None if meta_only else msg.data
+                out[key] = msg.data
             if meta.sequence.stream >= need or meta.num_pending == 0:
                 return out
     finally:

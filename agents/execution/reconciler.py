@@ -65,8 +65,9 @@ class Reconciler:
         self._stop_locks: dict[str, asyncio.Lock] = {}
 
     # ------------------------------------------------------------------ state from KV
-    def load(self, entries: dict[str, bytes | None]) -> None:
-        for key, value in entries.items():
+    def load(self, stored: dict[str, bytes]) -> None:
+        """Positions, and the orders not ours already reported, from the bucket read at start."""
+        for key, value in stored.items():
             if key.startswith("position.") and value:
                 report = msgspec.json.decode(value, type=PositionReport)
                 self.known[report.coin] = (report.size, report.ts_event // 1_000_000)

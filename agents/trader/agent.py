@@ -140,8 +140,6 @@ class TraderAgent(Agent):
         """Books, equity and weights from KV, all of them or an error: a bucket read short
         would make this run decide again a bar it has handled."""
         for key, value in (await kv_entries(self.kv)).items():
-            if value is None:
-                continue
             try:
                 self._restore(key, value)
             except (msgspec.DecodeError, msgspec.ValidationError) as exc:
