@@ -101,6 +101,11 @@ async def start_agent(config, url: str, account: str = "paper", secrets=None) ->
     return Running(agent, task, stop)
 
 
+def orders_at_venue(sim: SimThread, cloid: str) -> int:
+    """How many orders the local exchange holds with `cloid` (any state)."""
+    return sim.call(lambda ex: sum(1 for r in ex.records.values() if r.order.cloid == cloid))
+
+
 def submit(intent_id: str, *, coin: str = "ETH", side: str = "buy", size: str = "0.1",
            account: str = "paper", origin: str = "intent", kind: str = "market",
            limit: str | None = None, reference: str | None = "3000", tif: str | None = None,

@@ -11,11 +11,7 @@ from bus import subjects
 from schemas import DeadLetter, OrderFilled, OrderRejected, OrderSubmitted
 from schemas.orders import cloid_for
 from tests.bus.helpers import eventually
-from tests.execution.conftest import make_config, record, start_agent, submit
-
-
-def orders_at_venue(sim, cloid: str) -> int:
-    return sim.call(lambda ex: sum(1 for r in ex.records.values() if r.order.cloid == cloid))
+from tests.execution.conftest import make_config, orders_at_venue, record, start_agent, submit
 
 
 async def test_a_repeated_command_is_one_order(nats_server, bus, sim, data_dir):

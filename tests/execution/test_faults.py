@@ -11,11 +11,14 @@ import pytest
 from schemas import OrderFilled, OrderRejected, OrderSubmitted, PositionReport
 from schemas.orders import cloid_for
 from tests.bus.helpers import eventually
-from tests.execution.conftest import make_config, record, send, start_agent, submit
-
-
-def orders_at_venue(sim, cloid: str) -> int:
-    return sim.call(lambda ex: sum(1 for r in ex.records.values() if r.order.cloid == cloid))
+from tests.execution.conftest import (
+    make_config,
+    orders_at_venue,
+    record,
+    send,
+    start_agent,
+    submit,
+)
 
 
 def venue_position(sim, address: str, coin: str) -> Decimal:

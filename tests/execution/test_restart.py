@@ -13,7 +13,14 @@ import pytest
 from schemas import ExecutionStatus, OrderFilled, OrderSubmitted, PositionReport
 from schemas.orders import cloid_for
 from tests.bus.helpers import eventually
-from tests.execution.conftest import record, send, spawn_agent, submit, write_config
+from tests.execution.conftest import (
+    orders_at_venue,
+    record,
+    send,
+    spawn_agent,
+    submit,
+    write_config,
+)
 from venue.keys import local_key
 
 
@@ -89,9 +96,8 @@ async def test_a_redelivered_command_is_asked_for_at_the_venue_before_it_is_sent
     cloid = cloid_for(intent)
     rec, config, log = await killed_mid_request(nats_server, bus, sim, data_dir, tmp_path,
                                                 intent, 1500)
-    await eventually(lambda: sim.call(lambda ex: [r for r in ex.records.values()
-                                                  if r.order.cloid == cloid]),
-                     timeout=10, what="the venue to take the order")
+    await eventually(lambda: orders_at_venue(sim, cloid), timeout=10,
+                     what="the venue to take the order")
     kv = await bus.kv(exec_bucket("paper"))
     await kv.purge(f"order.{cloid}")  # the journal forgets it
     proc = spawn_agent(config, log)
@@ -103,8 +109,7 @@ async def test_a_redelivered_command_is_asked_for_at_the_venue_before_it_is_sent
                     and info.num_pending + info.num_ack_pending == 0)
 
         await eventually(handled, timeout=60, what="the redelivered command handled")
-        venue = sim.call(lambda ex: [r for r in ex.records.values() if r.order.cloid == cloid])
-        assert len(venue) == 1, "exactly one order at the venue"
+        assert orders_at_venue(sim, cloid) == 1, "exactly one order at the venue"
         assert "adopted, not sent again" in log.read_text()
         await eventually(lambda: [p for p in rec.of(PositionReport, coin="ETH")
                                   if p.size == Decimal("0.1")], timeout=20)
