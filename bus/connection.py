@@ -23,6 +23,7 @@ from loguru import logger
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, PubAck
+from nats.js.errors import NotFoundError
 from nats.js.kv import KeyValue
 
 from bus import subjects
@@ -300,6 +301,7 @@ class Bus:
         *,
         batch_handler: BatchHandler | None = None,
         filter_subject: str | None = None,
+        filter_subjects: Sequence[str] = (),
         message_type: Any = AnyMessage,
         batch: int = 64,
         max_deliver: int = 5,
@@ -311,19 +313,28 @@ class Bus:
         A message is acked only after its handler (or the batch handler for its batch) returned,
         so a crash or SIGTERM mid-way means redelivery, never loss: handlers must be idempotent
         (the stream sequence and `Nats-Msg-Id` are in the Delivery to de-duplicate on).
+
+        `filter_subject` or `filter_subjects` (several, filtered by the broker: what the agent
+        does not read is never delivered). A durable created earlier with other filters is
+        updated to these (its place in the stream kept).
         """
         if (handler is None) == (batch_handler is None):
             raise ValueError("give exactly one of handler or batch_handler")
+        if filter_subject and filter_subjects:
+            raise ValueError("give filter_subject or filter_subjects, not both")
+        wanted = [filter_subject] if filter_subject else list(filter_subjects)
         config = ConsumerConfig(
             durable_name=durable,
             ack_policy=AckPolicy.EXPLICIT,
             ack_wait=ack_wait_s,
             max_deliver=max_deliver,
             deliver_policy=DeliverPolicy.NEW if deliver_new else DeliverPolicy.ALL,
-            filter_subject=filter_subject,
+            filter_subject=wanted[0] if len(wanted) == 1 else None,
+            filter_subjects=wanted if len(wanted) > 1 else None,
         )
+        await self._refilter(stream, durable, config, wanted)
         sub = await self.js.pull_subscribe(
-            filter_subject or "", durable=durable, stream=stream, config=config
+            wanted[0] if len(wanted) == 1 else "", durable=durable, stream=stream, config=config
         )
         consumer = _Consumer(task=None, subscription=sub)  # type: ignore[arg-type]
         consumer.task = asyncio.create_task(
@@ -331,6 +342,24 @@ class Bus:
             name=f"consume:{stream}:{durable}",
         )
         self._consumers.append(consumer)
+
+    async def _refilter(self, stream: str, durable: str, config: ConsumerConfig,
+                        wanted: list[str]) -> None:
+        """An existing durable whose filters differ from `wanted` is updated in place (the
+        broker keeps its acknowledged floor): nats-py binds to an existing durable as it is."""
+        try:
+            info = await self.js.consumer_info(stream, durable)
+        except NotFoundError:
+            return  # pull_subscribe creates it with `config`
+        have = info.config.filter_subjects or (
+            [info.config.filter_subject] if info.config.filter_subject else [])
+        if sorted(have) == sorted(wanted):
+            return
+        config.name = durable
+        config.deliver_policy = info.config.deliver_policy
+        await self.js.add_consumer(stream, config=config)
+        logger.info("consumer {} on {}: filters {} -> {}", durable, stream, have or "none",
+                    wanted or "none")
 
     async def _pull_loop(self, sub, stopping, handler, batch_handler, message_type, batch, max_deliver):
         while not stopping.is_set():

@@ -1,8 +1,8 @@
 """The risk agent: every order intent gets exactly one decision, and only an approved one
 reaches execution.
 
-Inputs: intents (durable `risk` on ORDERS, `order.intent.>`), execution's events, positions and
-account reports (durable `risk` on EXEC_EVENTS), the operator's kill and resume (durable `risk` on
+Inputs: intents (durable `risk` on ORDERS, `order.intent.>`), execution's events that fill or end
+an order, positions and account reports (durable `risk` on EXEC_EVENTS), the operator's kill and resume (durable `risk` on
 CONTROL), execution's status and every heartbeat, market data, the registry, allocation weights.
 All of it goes through the pure engine (engine.py) under one lock, so a kill switch is never
 overtaken by an approval decided before it.
@@ -48,6 +48,14 @@ from schemas import (
 )
 
 RETRY_FOREVER = 1_000_000  # an intent is never dropped for an infrastructure failure
+
+# What risk reads of EXEC_EVENTS, filtered by the broker: what ends or fills an order, and the
+# venue's positions and accounts. Submitted, accepted and reconciled events change nothing here
+# (an approved order is open from its approval), so they are never delivered to risk.
+EXEC_EVENTS_READ = tuple(
+    [subjects.exec_event(subjects.ANY, kind, subjects.ANY)
+     for kind in ("rejected", "filled", "canceled", "expired")]
+    + [subjects.exec_position(subjects.ANY, subjects.ANY), subjects.exec_account(subjects.ANY)])
 
 
 def feed_of(config) -> str:
@@ -114,7 +122,8 @@ class RiskAgent(Agent):
                             message_type=AllocationTarget)
         ack_wait = ctx.config.jetstream.ack_wait_s
         await bus.consume("EXEC_EVENTS", cfg.durable, batch_handler=self._on_exec, batch=64,
-                          ack_wait_s=ack_wait, max_deliver=RETRY_FOREVER)
+                          filter_subjects=EXEC_EVENTS_READ, ack_wait_s=ack_wait,
+                          max_deliver=RETRY_FOREVER)
         await bus.consume("CONTROL", cfg.durable, handler=self._on_control,
                           filter_subject=subjects.ctl_all(), batch=16, ack_wait_s=ack_wait,
                           max_deliver=RETRY_FOREVER)

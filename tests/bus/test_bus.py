@@ -167,6 +167,50 @@ async def test_durable_consumer_acks_after_the_handler_and_redelivers_failures(b
     assert info.num_ack_pending == 0 and info.num_pending == 0
 
 
+async def test_a_durable_reads_only_its_filters_and_an_older_durable_is_refiltered_in_place(
+        bus, nats_server):
+    """Several filter subjects: the broker delivers only those. A durable created earlier
+    without them is updated at the next start, keeping what it had acknowledged."""
+    from schemas import ResumeTrading
+
+    def resume(i: int) -> ResumeTrading:
+        now = time.time_ns()
+        return ResumeTrading(ts_event=now, ts_init=now, operator="test", reason=f"resume{i}")
+
+    got: list[str] = []
+    ours = {"r0", "r1", "r2", "r11", "r12", "resume0", "resume1", "resume2"}
+
+    async def record(d: Delivery) -> None:  # the stream holds other tests' messages too
+        if d.message.reason in ours and d.headers.get("Nats-Msg-Id", "").startswith("refilter"):
+            got.append(d.message.reason)
+
+    first = await Bus.connect(ConnectOptions(url=nats_server.url, name="refilter-1"))
+    await first.consume("CONTROL", "refilter", record, ack_wait_s=5)  # everything, unfiltered
+    await bus.publish_durable(subjects.ctl_kill(), _kill(0), msg_id="refilter-k0")
+    await bus.publish_durable(subjects.ctl_resume(), resume(0), msg_id="refilter-r0")
+    await eventually(lambda: len(got) == 2, what="both read unfiltered")
+    await first.drain()
+
+    for i in (1, 2):
+        await bus.publish_durable(subjects.ctl_kill(), _kill(i), msg_id=f"refilter-k{i}")
+        await bus.publish_durable(subjects.ctl_resume(), resume(i), msg_id=f"refilter-r{i}")
+        await bus.publish_durable(subjects.ctl_strategy("s1"), _kill(10 + i),
+                                  msg_id=f"refilter-s{i}")
+    second = await Bus.connect(ConnectOptions(url=nats_server.url, name="refilter-2"))
+    await second.consume("CONTROL", "refilter", record, ack_wait_s=5,
+                         filter_subjects=[subjects.ctl_kill(), subjects.ctl_strategy("*")])
+    await eventually(lambda: len(got) == 6, what="the kills and strategy messages after the floor")
+    await asyncio.sleep(0.5)  # nothing else arrives
+    assert sorted(got) == ["r0", "r1", "r11", "r12", "r2", "resume0"]
+    info = await bus.js.consumer_info("CONTROL", "refilter")
+    assert sorted(info.config.filter_subjects) == ["ctl.kill", "ctl.strategy.*"]
+    assert info.num_ack_pending == 0 and info.num_pending == 0
+    await second.drain()
+    with pytest.raises(ValueError, match="not both"):
+        await bus.consume("CONTROL", "x", record, filter_subject="ctl.kill",
+                          filter_subjects=["ctl.resume"])
+
+
 async def test_a_handler_the_broker_let_down_is_retried_with_one_line_a_bug_with_its_traceback(
         bus, nats_server):
     """A handler failing because the broker did not answer is weather: one warning line, no
