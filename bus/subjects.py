@@ -139,6 +139,15 @@ def exec_event(account: str, kind: str, coin: str) -> str:
     return _join("exec", "event", _account(account), kind, _token(coin, "coin"))
 
 
+def exec_outcomes() -> tuple[str, ...]:
+    """What risk and the trader read of EXEC_EVENTS (their consumers' broker-side filters):
+    what fills or ends an order, and the venue's positions and accounts. Submitted, accepted and
+    reconciled events change neither, so they are never delivered to them."""
+    return tuple([exec_event(ANY, kind, ANY) for kind in ("rejected", "filled", "canceled",
+                                                           "expired")]
+                 + [exec_position(ANY, ANY), exec_account(ANY)])
+
+
 def exec_position(account: str, coin: str) -> str:
     return _join("exec", "position", _account(account), _token(coin, "coin"))
 

@@ -49,14 +49,6 @@ from schemas import (
 
 RETRY_FOREVER = 1_000_000  # an intent is never dropped for an infrastructure failure
 
-# What risk reads of EXEC_EVENTS, filtered by the broker: what ends or fills an order, and the
-# venue's positions and accounts. Submitted, accepted and reconciled events change nothing here
-# (an approved order is open from its approval), so they are never delivered to risk.
-EXEC_EVENTS_READ = tuple(
-    [subjects.exec_event(subjects.ANY, kind, subjects.ANY)
-     for kind in ("rejected", "filled", "canceled", "expired")]
-    + [subjects.exec_position(subjects.ANY, subjects.ANY), subjects.exec_account(subjects.ANY)])
-
 
 def feed_of(config) -> str:
     """Where market data comes from, for the per-source checks: `replay` or venue.market_data."""
@@ -122,7 +114,7 @@ class RiskAgent(Agent):
                             message_type=AllocationTarget)
         ack_wait = ctx.config.jetstream.ack_wait_s
         await bus.consume("EXEC_EVENTS", cfg.durable, batch_handler=self._on_exec, batch=64,
-                          filter_subjects=EXEC_EVENTS_READ, ack_wait_s=ack_wait,
+                          filter_subjects=subjects.exec_outcomes(), ack_wait_s=ack_wait,
                           max_deliver=RETRY_FOREVER)
         await bus.consume("CONTROL", cfg.durable, handler=self._on_control,
                           filter_subject=subjects.ctl_all(), batch=16, ack_wait_s=ack_wait,

@@ -117,7 +117,7 @@ class TraderAgent(Agent):
                               filter_subject=subjects.md_candle(subjects.ANY, subjects.ANY),
                               message_type=Candle, batch=64, ack_wait_s=ack)
         await ctx.bus.consume("EXEC_EVENTS", durable, self.on_exec, ack_wait_s=ack,
-                              deliver_new=True)
+                              filter_subjects=subjects.exec_outcomes(), deliver_new=True)
         await ctx.bus.consume("ORDERS", durable, self.on_orders, ack_wait_s=ack,
                               deliver_new=True)
         await ctx.bus.consume("CONTROL", durable, self.on_control,

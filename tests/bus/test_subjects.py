@@ -79,7 +79,8 @@ def _catalogue_families() -> set[str]:
             continue
         params = inspect.signature(fn).parameters
         args = ["paper" if p == "account" else "filled" if p == "kind" else "x" for p in params]
-        families.add(s.family(fn(*args)))
+        out = fn(*args)  # a subject, or a tuple of them (exec_outcomes)
+        families.update(s.family(subject) for subject in ((out,) if isinstance(out, str) else out))
     return families
 
 
