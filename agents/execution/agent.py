@@ -9,7 +9,8 @@
   `expiresAfter`, and after a timeout the venue is asked by cloid once that time has passed, so a
   retried or redelivered command is never a second order.
 - Fills from the websocket (orderUpdates, userFills, userEvents) and REST, published once each
-  (KV `fill.{tid}_{time}`), attributed to their strategy by cloid; every reconnect is followed by
+  (the fill's key in its order's journal entry, or KV `fill.{tid}_{time}` for an order not
+  ours), attributed to their strategy by cloid; every reconnect is followed by
   a REST resync, since Hyperliquid replays nothing.
 - Reconciliation (reconciler.py) at start, every minute and after every reconnect.
 - ExecutionStatus on `exec.status.{account}` every heartbeat; risk halts the account when it is
@@ -157,7 +158,9 @@ class ExecutionAgent(Placing, Fills, Agent):
             if key.startswith("fill."):
                 self.seen_fills.add(key[5:])
             elif key.startswith("order.") and value:
-                self.track(msgspec.json.decode(value, type=TrackedOrder))
+                order = msgspec.json.decode(value, type=TrackedOrder)
+                self.track(order)
+                self.seen_fills.update(order.fill_keys)
         assert self.reconciler is not None
         self.reconciler.load(entries)
 

@@ -1,7 +1,8 @@
 """Fills and the venue's pushes for the execution agent (a mixin of ExecutionAgent): each fill
-published once (de-duplicated on the venue's trade id and time, KV `fill.{tid}_{time}`, across
-restarts), attributed to its strategy by cloid; fills of orders we did not send (by hand, our
-protective stops firing, liquidations) become reconciliation events too. The websocket
+published once (de-duplicated on the venue's trade id and time, across restarts: kept in its
+order's journal entry, or in KV `fill.{tid}_{time}` for an order not ours), attributed to its
+strategy by cloid; fills of orders we did not send (by hand, our protective stops firing,
+liquidations) become reconciliation events too. The websocket
 reconnects by itself (marketdata.hyperliquid.FeedClient) and every reconnect asks for a REST
 resync, since Hyperliquid replays nothing."""
 
@@ -47,8 +48,9 @@ class Fills:
                 order.oid = fill.oid
                 self.by_oid[fill.oid] = order.cloid
             await self.acked(order)
-            apply_fill(order, fill.sz)
-            await self.save(order)
+            if fill.key not in order.fill_keys:  # applied once, also when published again
+                apply_fill(order, fill.sz)
+                order.fill_keys.append(fill.key)
         source = "liquidation" if fill.liquidation else ("live" if ours and live else "reconciled")
         now = self.ctx.now_ns()
         message = OrderFilled(
@@ -64,7 +66,14 @@ class Fills:
         await self.ctx.bus.publish_durable(
             subjects.exec_event(self.account, "filled", fill.coin), message,
             msg_id=f"fill:{self.account}:{fill.key}")
-        await self.kv.put(f"fill.{fill.key}", str(fill.time_ms).encode())
+        # seen from now on, after a restart too: in the order's journal entry (one write for
+        # the fill and the order), or under `fill.{key}` for an order not ours. Written after
+        # the publish: a crash between the two publishes the fill again (same Nats-Msg-Id),
+        # never loses it
+        if order is not None:
+            await self.save(order)
+        else:
+            await self.kv.put(f"fill.{fill.key}", str(fill.time_ms).encode())
         if fill.liquidation:
             await self.reconciliation("liquidation", fill.coin, cloid=cloid, oid=fill.oid,
                                       size=fill.signed, key=fill.key,

@@ -56,6 +56,9 @@ class TrackedOrder(msgspec.Struct, kw_only=True):
     reference_px: Decimal | None = None
     acked: bool = False  # OrderAccepted published: the venue showed it has the order
     ioc_leg: bool = False  # the IOC that follows a post-only leg
+    # the venue fills applied to `filled` and published (keys as in KV `fill.{key}`, which holds
+    # only fills of orders not ours): a fill is applied and published once, across restarts
+    fill_keys: list[str] = msgspec.field(default_factory=list)
 
     @property
     def is_buy(self) -> bool:

@@ -154,6 +154,8 @@ class Placing:
             return
         if isinstance(entry, dict) and ("resting" in entry or "filled" in entry) or entry in (
                 "waitingForTrigger", "waitingForFill"):
+            if not order.acked and end is None:
+                order.status = status  # one journal write: the acknowledgement's carries it
             await self.acked(order)
         if end == "expired":
             await self.end(order, "expired", "expired", text, filled=filled_total(entry))
@@ -171,6 +173,8 @@ class Placing:
         """A venue status word for one of our orders (orderUpdates push or orderStatus reply)."""
         new, end = from_venue_status(order, status)
         if acknowledges(status):
+            if not order.acked and end is None:
+                order.status = new  # one journal write: the acknowledgement's carries it
             await self.acked(order)
         if end is not None:
             detail = status

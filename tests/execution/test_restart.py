@@ -5,6 +5,7 @@ longer take it (its expiresAfter passed: the restarted agent sends it again, onc
 
 from __future__ import annotations
 
+import asyncio
 import signal
 from decimal import Decimal
 
@@ -115,5 +116,43 @@ async def test_a_redelivered_command_is_asked_for_at_the_venue_before_it_is_sent
                                   if p.size == Decimal("0.1")], timeout=20)
         fills = rec.of(OrderFilled, coin="ETH")
         assert len({f.fill_id for f in fills}) == len(fills) == 1, "its fill published once"
+    finally:
+        stopped_clean(proc, log)
+
+
+async def test_a_restart_after_fills_publishes_none_of_them_again(
+        nats_server, bus, sim, data_dir, tmp_path):
+    """The fills execution published are remembered in their orders' journal entries (no
+    separate marker per fill): a restarted agent reads the venue's fills again at its start
+    and publishes none of them twice."""
+    from bus.jetstream import exec_bucket
+    from bus.state import kv_entries
+
+    rec = await record(bus)
+    config = write_config(tmp_path / "exec.toml", data_dir, sim, nats_server.url)
+    log = tmp_path / "agent.log"
+    proc = spawn_agent(config, log)
+    try:
+        await eventually(lambda: [s for s in rec.of(ExecutionStatus) if s.state == "ready"],
+                         timeout=30, what="the agent ready")
+        for i, side in enumerate(("buy", "sell", "buy")):
+            await send(bus, submit(f"i-refill-{i}", size="0.1", side=side))
+        fills = await eventually(lambda: len(rec.of(OrderFilled)) == 3 and rec.of(OrderFilled),
+                                 timeout=30, what="three fills")
+    finally:
+        stopped_clean(proc, log)
+    entries = await kv_entries(await bus.kv(exec_bucket("paper")))
+    assert not [k for k in entries if k.startswith("fill.")], "no marker for our own orders"
+    journal = {k: v for k, v in entries.items() if k.startswith("order.")}
+    assert all(f.fill_id and any(f.cloid in k and b'"fill_keys":["' in v
+                                 for k, v in journal.items()) for f in fills)
+    rec.messages.clear()
+    proc = spawn_agent(config, log)
+    try:
+        # ready only once its start's reconciliation (the venue's fills read again) is done
+        await eventually(lambda: [s for s in rec.of(ExecutionStatus) if s.state == "ready"],
+                         timeout=30, what="the agent ready again (its start reconciled)")
+        await asyncio.sleep(1.0)
+        assert not rec.of(OrderFilled), "a fill published again after the restart"
     finally:
         stopped_clean(proc, log)
