@@ -23,6 +23,7 @@ from loguru import logger
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, PubAck
+from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 from nats.js.kv import KeyValue
 
@@ -74,11 +75,22 @@ class ConnectOptions:
     js_domain: str = ""  # the hub's JetStream domain, when reached through a leaf node
 
 
+# A consumer keeps one pull request waiting at the broker (nats.go's Consume() does the same),
+# topped up when half of it is used, instead of a fetch round per batch: a message is delivered
+# as soon as it is stored, and the broker and the agent exchange no request per batch.
+PULL_EXPIRES_S = 20.0  # each waiting request's life (the broker then says 408 and we ask again)
+PULL_HEARTBEAT_S = 2.0  # the broker's idle heartbeat on a waiting request
+PULL_SILENCE_S = 3 * PULL_HEARTBEAT_S + 1.0  # no heartbeat for this long: ask again
+_WAKE = object()  # put on a consumer's queue to make it look at its flags
+
+
 @dataclass
 class _Consumer:
     task: asyncio.Task
     subscription: Any
+    queue: asyncio.Queue = field(default_factory=asyncio.Queue)
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    ask_again: bool = False  # the waiting request may be gone (a reconnect)
 
 
 class Bus:
@@ -130,6 +142,10 @@ class Bus:
 
         async def on_reconnect() -> None:
             logger.info("reconnected to NATS at {}", nc.connected_url.netloc if nc else "?")
+            if bus is not None:  # the broker may have forgotten the waiting pull requests
+                for c in bus._consumers:
+                    c.ask_again = True
+                    c.queue.put_nowait(_WAKE)
 
         kwargs: dict[str, Any] = dict(
             servers=[opts.url],
@@ -333,24 +349,33 @@ class Bus:
             filter_subjects=wanted if len(wanted) > 1 else None,
         )
         await self._refilter(stream, durable, config, wanted)
-        sub = await self.js.pull_subscribe(
-            wanted[0] if len(wanted) == 1 else "", durable=durable, stream=stream, config=config
-        )
-        consumer = _Consumer(task=None, subscription=sub)  # type: ignore[arg-type]
+        consumer = _Consumer(task=None, subscription=None)  # type: ignore[arg-type]
+        queue = consumer.queue
+
+        async def arrived(msg: Msg) -> None:
+            queue.put_nowait(msg)
+
+        inbox = self.nc.new_inbox()
+        consumer.subscription = await self.nc.subscribe(inbox, cb=arrived)
+        api = f"$JS.{self.js_domain}.API" if self.js_domain else "$JS.API"
+        pull = (f"{api}.CONSUMER.MSG.NEXT.{stream}.{durable}", inbox)
         consumer.task = asyncio.create_task(
-            self._pull_loop(sub, consumer.stopping, handler, batch_handler, message_type, batch, max_deliver),
+            self._pull_loop(consumer, pull, handler, batch_handler, message_type, batch,
+                            max_deliver),
             name=f"consume:{stream}:{durable}",
         )
         self._consumers.append(consumer)
 
     async def _refilter(self, stream: str, durable: str, config: ConsumerConfig,
                         wanted: list[str]) -> None:
-        """An existing durable whose filters differ from `wanted` is updated in place (the
-        broker keeps its acknowledged floor): nats-py binds to an existing durable as it is."""
+        """Create the durable, or update an existing one whose filters differ from `wanted` in
+        place (the broker keeps its acknowledged floor)."""
         try:
             info = await self.js.consumer_info(stream, durable)
         except NotFoundError:
-            return  # pull_subscribe creates it with `config`
+            config.name = durable
+            await self.js.add_consumer(stream, config=config)
+            return
         have = info.config.filter_subjects or (
             [info.config.filter_subject] if info.config.filter_subject else [])
         if sorted(have) == sorted(wanted):
@@ -361,49 +386,100 @@ class Bus:
         logger.info("consumer {} on {}: filters {} -> {}", durable, stream, have or "none",
                     wanted or "none")
 
-    async def _pull_loop(self, sub, stopping, handler, batch_handler, message_type, batch, max_deliver):
+    async def _pull_loop(self, consumer: _Consumer, pull: tuple[str, str], handler,
+                         batch_handler, message_type, batch: int, max_deliver: int) -> None:
+        """Keep a pull request for `batch` messages waiting at the broker (topped up when half
+        is used, asked again after a 408, a 409, a reconnect or a silence); hand what arrives
+        to the handler, up to `batch` at a time."""
+        next_subject, inbox = pull
+        queue, stopping = consumer.queue, consumer.stopping
+        outstanding = 0
+        heard = time.monotonic()
         while not stopping.is_set():
-            try:
-                msgs = await sub.fetch(batch, timeout=0.5)
-            except (asyncio.TimeoutError, nats.errors.TimeoutError):
-                continue
-            except Exception as exc:  # connection trouble: the client reconnects; we wait
-                if stopping.is_set():
-                    break
-                self.metrics.error("fetch")
-                logger.warning("fetch failed ({}); retrying", exc)
-                await asyncio.sleep(0.5)
-                continue
-            good: list[tuple[Msg, Delivery]] = []
-            for msg in msgs:
-                self._counts(msg.subject).n_in += 1
-                md = msg.metadata
+            if consumer.ask_again:
+                consumer.ask_again = False
+                outstanding = 0
+            if outstanding <= batch // 2:
+                request = msgspec.json.encode({
+                    "batch": batch - outstanding, "expires": int(PULL_EXPIRES_S * 1e9),
+                    "idle_heartbeat": int(PULL_HEARTBEAT_S * 1e9)})
                 try:
-                    message = decode(msg.data, message_type)
-                except DecodeFailure as exc:
-                    await self.dead_letter(msg, exc.reason)
-                    await msg.ack()  # dead-lettered: stored elsewhere, not to be redelivered
+                    await self.nc.publish(next_subject, request, reply=inbox)
+                except Exception as exc:  # connection trouble: the client reconnects; we wait
+                    if stopping.is_set():
+                        break
+                    self.metrics.error("fetch")
+                    logger.warning("pull request failed ({}); retrying", exc)
+                    await asyncio.sleep(0.5)
                     continue
-                good.append(
-                    (
-                        msg,
-                        Delivery(
-                            message,
-                            msg.subject,
-                            dict(msg.headers or {}),
-                            "",
-                            md.sequence.stream,
-                            md.num_delivered,
-                        ),
-                    )
-                )
-            if not good:
+                outstanding = batch
+                heard = time.monotonic()
+            msgs: list[Msg] = []
+            try:
+                item = queue.get_nowait()
+            except asyncio.QueueEmpty:
+                try:
+                    async with asyncio.timeout(0.5):  # to see `stopping` and the silence
+                        item = await queue.get()
+                except TimeoutError:
+                    if time.monotonic() - heard > PULL_SILENCE_S:  # no heartbeat: ask again
+                        outstanding = 0
+                    continue
+            refused = False
+            while True:
+                if item is not _WAKE:
+                    status = JetStreamContext.is_status_msg(item)
+                    if status is None:
+                        msgs.append(item)
+                        outstanding -= 1
+                    else:
+                        outstanding, refused = self._pull_status(item, status, outstanding,
+                                                                 next_subject)
+                    heard = time.monotonic()
+                if len(msgs) >= batch or queue.empty():
+                    break
+                item = queue.get_nowait()
+            if msgs:
+                await self._handle(msgs, handler, batch_handler, message_type, max_deliver)
+            if refused:  # asked again after a pause, not in a tight loop
+                await asyncio.sleep(0.5)
+
+    def _pull_status(self, msg: Msg, status: str, outstanding: int,
+                     where: str) -> tuple[int, bool]:
+        """After a status from the broker on the pull inbox: what is still asked for, and
+        whether the request was refused (then asked again after a pause)."""
+        if status == "100":  # idle heartbeat: the request is alive
+            return outstanding, False
+        if status == "408":  # a request expired, with what it still asked for
+            left = (msg.headers or {}).get("Nats-Pending-Messages", "")
+            return (max(0, outstanding - int(left)) if left.isdigit() else 0), False
+        # 409 and others: the request is gone (consumer deleted, leadership change, ...)
+        self.metrics.error("fetch")
+        logger.warning("pull on {}: the broker said {} {}; asking again", where, status,
+                       (msg.headers or {}).get("Description", ""))
+        return 0, True
+
+    async def _handle(self, msgs: list[Msg], handler, batch_handler, message_type,
+                      max_deliver: int) -> None:
+        good: list[tuple[Msg, Delivery]] = []
+        for msg in msgs:
+            self._counts(msg.subject).n_in += 1
+            md = msg.metadata
+            try:
+                message = decode(msg.data, message_type)
+            except DecodeFailure as exc:
+                await self.dead_letter(msg, exc.reason)
+                await msg.ack()  # dead-lettered: stored elsewhere, not to be redelivered
                 continue
-            if batch_handler is not None:
-                await self._run_batch(batch_handler, good, max_deliver)
-            else:
-                for msg, delivery in good:
-                    await self._run_one(handler, msg, delivery, max_deliver)
+            good.append((msg, Delivery(message, msg.subject, dict(msg.headers or {}), "",
+                                       md.sequence.stream, md.num_delivered)))
+        if not good:
+            return
+        if batch_handler is not None:
+            await self._run_batch(batch_handler, good, max_deliver)
+        else:
+            for msg, delivery in good:
+                await self._run_one(handler, msg, delivery, max_deliver)
 
     async def _run_one(self, handler, msg: Msg, delivery: Delivery, max_deliver: int) -> None:
         counts = self._counts(delivery.subject)
@@ -478,13 +554,18 @@ class Bus:
         """Let every pull loop finish the batch in hand (handled and acked), then stop."""
         for c in self._consumers:
             c.stopping.set()
+            c.queue.put_nowait(_WAKE)  # a loop waiting for messages sees it at once
         if self._consumers:
             await asyncio.gather(*(c.task for c in self._consumers), return_exceptions=True)
-        # A pull subscription has no callback, so nc.drain() would wait on it forever; what it
-        # still holds is unacked and will be redelivered to the next consumer.
+        # Then nothing more arrives; what arrived and was not handled goes back at once (nak),
+        # not after its ack wait.
         for c in self._consumers:
             try:
                 await c.subscription.unsubscribe()
+                while not c.queue.empty():
+                    item = c.queue.get_nowait()
+                    if item is not _WAKE and JetStreamContext.is_status_msg(item) is None:
+                        await item.nak()
             except Exception as exc:
                 logger.debug("unsubscribe of a pull consumer failed: {}", exc)
         self._consumers.clear()

@@ -211,6 +211,69 @@ async def test_a_durable_reads_only_its_filters_and_an_older_durable_is_refilter
                           filter_subjects=["ctl.resume"])
 
 
+async def test_a_message_delivered_but_not_handled_at_stop_goes_back_at_once(bus, nats_server):
+    """A consumer keeps a pull request waiting, so the next message can arrive while one is
+    handled. Stopping then hands it back (nak): the next consumer gets it at once, not after
+    the 30 s ack wait."""
+    release = asyncio.Event()
+    first: list[str] = []
+
+    async def slow(d: Delivery) -> None:
+        first.append(d.message.reason)
+        await release.wait()
+
+    a = await Bus.connect(ConnectOptions(url=nats_server.url, name="nak-a"))
+    await a.consume("CONTROL", "nakback", slow, filter_subject=subjects.ctl_kill(), batch=2,
+                    ack_wait_s=30, deliver_new=True)
+    await bus.publish_durable(subjects.ctl_kill(), _kill(100), msg_id="nakback-0")
+    await eventually(lambda: first, what="the first message in hand")
+    for i in (1, 2):  # one is delivered behind it (the pull asked for 2), one stays stored
+        await bus.publish_durable(subjects.ctl_kill(), _kill(100 + i), msg_id=f"nakback-{i}")
+
+    async def delivered() -> int:
+        return (await bus.js.consumer_info("CONTROL", "nakback")).num_ack_pending
+
+    deadline = time.monotonic() + 10
+    while await delivered() < 2:  # the one in hand and the one waiting behind it
+        assert time.monotonic() < deadline, "the second message never reached the consumer"
+        await asyncio.sleep(0.05)
+    stopping = asyncio.create_task(a.drain())
+    await asyncio.sleep(0.2)
+    release.set()
+    await stopping
+    assert first == ["r100"]
+
+    got: list[str] = []
+
+    async def record(d: Delivery) -> None:
+        got.append(d.message.reason)
+
+    b = await Bus.connect(ConnectOptions(url=nats_server.url, name="nak-b"))
+    await b.consume("CONTROL", "nakback", record, filter_subject=subjects.ctl_kill(), batch=2,
+                    ack_wait_s=30, deliver_new=True)
+    await eventually(lambda: sorted(got) == ["r101", "r102"], timeout=5,
+                     what="the message handed back and the one never delivered")
+    await b.drain()
+
+
+async def test_a_consumer_deleted_under_a_running_agent_is_asked_for_calmly(bus, nats_server):
+    """The broker ends the waiting pull request (409 Consumer Deleted): one warning, asked
+    again after a pause, never a tight loop of requests."""
+    agent = await Bus.connect(ConnectOptions(url=nats_server.url, name="deleted"))
+
+    async def nothing(d: Delivery) -> None:
+        return None
+
+    await agent.consume("CONTROL", "deleted", nothing, filter_subject=subjects.ctl_resume(),
+                        deliver_new=True)
+    await asyncio.sleep(0.3)
+    await bus.js.delete_consumer("CONTROL", "deleted")
+    await eventually(lambda: agent.metrics.errors >= 1, what="the 409 heard")
+    await asyncio.sleep(2.0)
+    assert agent.metrics.errors <= 6  # at most one every 0.5 s, not thousands
+    await agent.drain()
+
+
 async def test_a_handler_the_broker_let_down_is_retried_with_one_line_a_bug_with_its_traceback(
         bus, nats_server):
     """A handler failing because the broker did not answer is weather: one warning line, no
