@@ -99,11 +99,16 @@ async def stored_intents(bus: Bus) -> list[OrderIntent]:
 
 
 async def consumed(bus: Bus, durable: str = "trader", stream: str = "CANDLES") -> bool:
+    """The durable has handled and acked the stream's last message (one it reads). Its pending
+    counts alone can read 0 for a moment after a store, before the broker has told the consumer
+    of the new message: the ack floor must also have reached the stream's last sequence."""
     try:
         ci = await bus.js.consumer_info(stream, durable)
+        last = (await bus.js.stream_info(stream)).state.last_seq
     except Exception:
         return False
-    return ci.num_pending == 0 and ci.num_ack_pending == 0
+    return (ci.num_pending == 0 and ci.num_ack_pending == 0
+            and ci.ack_floor.stream_seq >= last)
 
 
 class RunningTrader:
