@@ -348,7 +348,7 @@ class Bus:
             filter_subject=wanted[0] if len(wanted) == 1 else None,
             filter_subjects=wanted if len(wanted) > 1 else None,
         )
-        await self._refilter(stream, durable, config, wanted)
+        await self._ensure_durable(stream, durable, config, wanted)
         consumer = _Consumer(task=None, subscription=None)  # type: ignore[arg-type]
         queue = consumer.queue
 
@@ -366,25 +366,24 @@ class Bus:
         )
         self._consumers.append(consumer)
 
-    async def _refilter(self, stream: str, durable: str, config: ConsumerConfig,
-                        wanted: list[str]) -> None:
+    async def _ensure_durable(self, stream: str, durable: str, config: ConsumerConfig,
+                              wanted: list[str]) -> None:
         """Create the durable, or update an existing one whose filters differ from `wanted` in
-        place (the broker keeps its acknowledged floor)."""
+        place (the broker keeps its acknowledged floor and its deliver policy)."""
         try:
             info = await self.js.consumer_info(stream, durable)
         except NotFoundError:
-            config.name = durable
-            await self.js.add_consumer(stream, config=config)
-            return
-        have = info.config.filter_subjects or (
-            [info.config.filter_subject] if info.config.filter_subject else [])
-        if sorted(have) == sorted(wanted):
-            return
+            info = None
+        if info is not None:
+            have = info.config.filter_subjects or (
+                [info.config.filter_subject] if info.config.filter_subject else [])
+            if sorted(have) == sorted(wanted):
+                return
+            config.deliver_policy = info.config.deliver_policy
+            logger.info("consumer {} on {}: filters {} -> {}", durable, stream, have or "none",
+                        wanted or "none")
         config.name = durable
-        config.deliver_policy = info.config.deliver_policy
         await self.js.add_consumer(stream, config=config)
-        logger.info("consumer {} on {}: filters {} -> {}", durable, stream, have or "none",
-                    wanted or "none")
 
     async def _pull_loop(self, consumer: _Consumer, pull: tuple[str, str], handler,
                          batch_handler, message_type, batch: int, max_deliver: int) -> None:

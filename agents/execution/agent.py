@@ -10,8 +10,8 @@
   retried or redelivered command is never a second order.
 - Fills from the websocket (orderUpdates, userFills, userEvents) and REST, published once each
   (the fill's key in its order's journal entry, or KV `fill.{tid}_{time}` for an order not
-  ours), attributed to their strategy by cloid; every reconnect is followed by
-  a REST resync, since Hyperliquid replays nothing.
+  ours), attributed to their strategy by cloid; every reconnect is followed by a REST resync,
+  since Hyperliquid replays nothing.
 - Reconciliation (reconciler.py) at start, every minute and after every reconnect.
 - ExecutionStatus on `exec.status.{account}` every heartbeat; risk halts the account when it is
   not `ready` or goes silent.

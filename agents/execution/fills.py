@@ -2,9 +2,9 @@
 published once (de-duplicated on the venue's trade id and time, across restarts: kept in its
 order's journal entry, or in KV `fill.{tid}_{time}` for an order not ours), attributed to its
 strategy by cloid; fills of orders we did not send (by hand, our protective stops firing,
-liquidations) become reconciliation events too. The websocket
-reconnects by itself (marketdata.hyperliquid.FeedClient) and every reconnect asks for a REST
-resync, since Hyperliquid replays nothing."""
+liquidations) become reconciliation events too. The websocket reconnects by itself
+(marketdata.hyperliquid.FeedClient) and every reconnect asks for a REST resync, since
+Hyperliquid replays nothing."""
 
 from __future__ import annotations
 

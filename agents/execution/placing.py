@@ -154,9 +154,7 @@ class Placing:
             return
         if isinstance(entry, dict) and ("resting" in entry or "filled" in entry) or entry in (
                 "waitingForTrigger", "waitingForFill"):
-            if not order.acked and end is None:
-                order.status = status  # one journal write: the acknowledgement's carries it
-            await self.acked(order)
+            await self.acked(order, status if end is None else None)
         if end == "expired":
             await self.end(order, "expired", "expired", text, filled=filled_total(entry))
             self.reconciler.expect_fills(order, filled_total(entry))
@@ -173,9 +171,7 @@ class Placing:
         """A venue status word for one of our orders (orderUpdates push or orderStatus reply)."""
         new, end = from_venue_status(order, status)
         if acknowledges(status):
-            if not order.acked and end is None:
-                order.status = new  # one journal write: the acknowledgement's carries it
-            await self.acked(order)
+            await self.acked(order, new if end is None else None)
         if end is not None:
             detail = status
             if status == "scheduledCancel":
@@ -185,11 +181,15 @@ class Placing:
             order.status = new
             await self.save(order)
 
-    async def acked(self, order: TrackedOrder) -> None:
+    async def acked(self, order: TrackedOrder, status: str | None = None) -> None:
+        """The venue showed it has the order: OrderAccepted, once. `status`, the order's
+        status after the venue's word, goes into the same journal write."""
         if order.acked:
             return
         order.acked = True
-        if order.status == "submitted":
+        if status is not None:
+            order.status = status  # type: ignore[assignment]
+        elif order.status == "submitted":
             order.status = "accepted"
         await self.after_submitted(order)
         now = self.ctx.now_ns()

@@ -2,8 +2,9 @@
 reaches execution.
 
 Inputs: intents (durable `risk` on ORDERS, `order.intent.>`), execution's events that fill or end
-an order, positions and account reports (durable `risk` on EXEC_EVENTS), the operator's kill and resume (durable `risk` on
-CONTROL), execution's status and every heartbeat, market data, the registry, allocation weights.
+an order, positions and account reports (durable `risk` on EXEC_EVENTS), the operator's kill and
+resume (durable `risk` on CONTROL), execution's status and every heartbeat, market data, the
+registry, allocation weights.
 All of it goes through the pure engine (engine.py) under one lock, so a kill switch is never
 overtaken by an approval decided before it.
 
