@@ -193,11 +193,13 @@ class Placing:
             order.status = "accepted"
         await self.after_submitted(order)
         now = self.ctx.now_ns()
-        # both at once; gather hears both outcomes (a failed save is never left unretrieved)
-        await asyncio.gather(self.save(order), self.emit("accepted", order, OrderAccepted(
+        # both at once, the event first (the broker handles them in this order); gather hears
+        # both outcomes (a failed save is never left unretrieved)
+        accepted = OrderAccepted(
             ts_event=now, ts_init=now, correlation_id=order.correlation_id,
             command_id=order.command_id, coin=order.coin, cloid=order.cloid,
-            venue_order_id=order.oid, strategy_id=order.strategy_id, account=self.account)))
+            venue_order_id=order.oid, strategy_id=order.strategy_id, account=self.account)
+        await asyncio.gather(self.emit("accepted", order, accepted), self.save(order))
 
     async def end(self, order: TrackedOrder, status: str, kind: str, text: str,
                   filled: Decimal | None = None, retryable: bool = False) -> None:

@@ -207,10 +207,10 @@ class RiskAgent(Agent):
                 return
         outs = [Out(subjects.risk_decision(intent.account, intent.strategy_id), record.decision,
                     f"dec:{intent.intent_id}")]
-        if record.command is not None:
-            outs.append(Out(subjects.exec_cmd(record.command.account, record.command.coin),
-                            record.command, f"cmd:{intent.intent_id}"))
-        await asyncio.gather(self._persist(), *(self._send(o) for o in outs))
+        if record.command is not None:  # first: the broker stores it first, execution starts
+            outs.insert(0, Out(subjects.exec_cmd(record.command.account, record.command.coin),
+                               record.command, f"cmd:{intent.intent_id}"))
+        await asyncio.gather(*(self._send(o) for o in outs), self._persist())
         await self.decisions.put(key, msgspec.structs.replace(record, published=True))
 
     def _log(self, decision) -> None:
