@@ -20,3 +20,8 @@ def test_bench_orderpath_reports_its_keys():
     assert set(steps) == {key for key, _, _ in orderpath.STEPS}
     assert all(v > 0 for v in steps.values())
     assert 0.5 * out["intent_to_ack_p50_us"] < sum(steps.values()) < 2 * out["intent_to_ack_p50_us"]
+    # the serial steps timed alone: each measured, and together below the whole round trip
+    floor = out["floor_us"]
+    assert all(floor[key] > 0 for key, _ in orderpath.FLOOR)
+    assert floor["sum_us"] == pytest.approx(sum(floor[k] * n for k, n in orderpath.FLOOR), abs=0.2)
+    assert floor["sum_us"] < out["intent_to_ack_p50_us"]
