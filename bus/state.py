@@ -3,9 +3,9 @@
 `TypedKV`: get, put and create-once of msgspec values under a key; `kv_key` turns any id into a
 valid key; `kv_entries`: every current key of a bucket and its value, complete. `last_message`:
 the newest stored message on a subject. `pending`: what a durable consumer has not yet been given
-or has not acked. `follow`: new messages stored on a subject,
-through an ordered consumer delivering to this connection's own inbox (how a client reads the
-order path: the broker allows no core subscription on a stored subject, bus/permissions.py).
+or has not acked. `follow`: new messages stored on a subject, through an ordered consumer
+delivering to this connection's own inbox (how a client reads the order path: the broker allows
+no core subscription on a stored subject, bus/permissions.py).
 """
 
 from __future__ import annotations

@@ -198,7 +198,8 @@ def ctl_all() -> str:
 
 
 def bench(name: str) -> str:
-    """Scratch subjects for `organism bench` (never stored, never consumed by agents)."""
+    """Scratch subjects for `organism bench` (in none of the organism's streams, never consumed
+    by agents; a benchmark may store them in a stream of its own throwaway broker)."""
     return _join("bench", _token(name, "benchmark name"))
 
 

@@ -66,7 +66,8 @@ import msgspec
 
 NAME = "orderpath"
 HELP = ("intent → venue acknowledgement p50/p99 through risk, execution and the local exchange, "
-        "with raw NATS request/reply of the same run (µs)")
+        "with raw NATS request/reply and the path's floor (its serial steps timed alone) of the "
+        "same run (µs)")
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -192,7 +193,6 @@ async def _drive(bus, url: str, venue_port: int, args, procs, logs: Path) -> dic
         AssetContext,
         OrderAccepted,
         OrderDenied,
-        OrderIntent,
         OrderRejected,
         SubmitOrder,
     )
@@ -246,12 +246,7 @@ async def _drive(bus, url: str, venue_port: int, args, procs, logs: Path) -> dic
     async def one(timeout: float) -> tuple[float, float | None, str]:
         n = next(seq)
         intent_id = f"bench-{run_id}-{n}"
-        now = time.time_ns()
-        intent = OrderIntent(
-            ts_event=now, ts_init=now, correlation_id=intent_id, intent_id=intent_id,
-            strategy_id=OPERATOR, coin="BTC", side="buy" if n % 2 == 0 else "sell",
-            size=Decimal("0.001"), kind="market", account="paper", reference_price=mid,
-            reason="bench orderpath")
+        intent = _intent(intent_id, "buy" if n % 2 == 0 else "sell", mid)
         fut = asyncio.get_running_loop().create_future()
         waiting[intent_id] = fut
         w0, t0 = time.time_ns(), time.perf_counter_ns()
@@ -299,7 +294,7 @@ async def _drive(bus, url: str, venue_port: int, args, procs, logs: Path) -> dic
     steps = await _steps(bus, walls)
     raw = await _raw_request_reply(url, args.rr)
     p50, p99, raw_p50 = _pct(total, 0.5), _pct(total, 0.99), _pct(raw, 0.5)
-    floor = await _floor(url, venue_port, args.rr, mid, raw_p50)
+    floor = await _floor(bus, url, venue_port, args.rr, mid, raw_p50)
     return {
         "intents": args.intents,
         "acknowledged": len(total),
@@ -417,6 +412,17 @@ async def _raw_request_reply(url: str, n: int) -> list[float]:
     return out
 
 
+def _intent(intent_id: str, side: str, mid: Decimal):
+    """An operator's market intent of 0.001 BTC on paper, as this bench sends them."""
+    from schemas import OPERATOR, OrderIntent
+
+    now = time.time_ns()
+    return OrderIntent(
+        ts_event=now, ts_init=now, correlation_id=intent_id, intent_id=intent_id,
+        strategy_id=OPERATOR, coin="BTC", side=side, size=Decimal("0.001"),
+        kind="market", account="paper", reference_price=mid, reason="bench orderpath")
+
+
 # The serial steps no intent can skip, with what each is here (module docstring).
 FLOOR = (("stored_delivery_p50_us", 2),  # intent -> risk, command -> execution
          ("durable_write_p50_us", 2),  # risk's decide-once record, execution's journal
@@ -424,37 +430,31 @@ FLOOR = (("stored_delivery_p50_us", 2),  # intent -> risk, command -> execution
          ("core_delivery_p50_us", 1))  # OrderAccepted -> this process (half a request/reply)
 
 
-async def _floor(url: str, venue_port: int, n: int, mid: Decimal,
+async def _floor(writer, url: str, venue_port: int, n: int, mid: Decimal,
                  raw_p50: float) -> dict[str, float]:
     """The order path's serial steps, each timed alone on the same broker and venue with no
-    processing around it: a durable write (a publish until the store's ack), a stored delivery
-    (a publish until a durable consumer's handler has it, through `bus.consume` as every agent
-    receives), an HTTP round trip to the local exchange (/info allMids on a kept-alive session,
-    as execution posts), and half the raw request/reply for the broker's core delivery of
-    OrderAccepted to this process. `sum_us` adds them as one intent needs them (FLOOR). A
-    scratch stream on this run's throwaway broker carries the messages, with an intent's
-    payload."""
+    processing around it: a durable write (a publish from `writer`, this process's bus, until
+    the store's ack), a stored delivery (a publish until a durable consumer's handler on
+    another connection has it, through `bus.consume` as every agent receives), an HTTP round
+    trip to the local exchange (/info allMids on a kept-alive session, as execution posts), and
+    half the raw request/reply for the broker's core delivery of OrderAccepted to this process.
+    `sum_us` adds them as one intent needs them (FLOOR). A scratch stream on this run's
+    throwaway broker carries the messages, with an intent's payload."""
     import aiohttp
     from nats.js.api import StorageType, StreamConfig
 
     from bus import subjects
     from bus.connection import Bus, ConnectOptions
-    from schemas import OPERATOR, OrderIntent
 
     write_subject = subjects.bench("orderpath_write")
     stored_subject = subjects.bench("orderpath_stored")
-    writer = await Bus.connect(ConnectOptions(url=url, name="bench-orderpath-writer"))
     reader = await Bus.connect(ConnectOptions(url=url, name="bench-orderpath-reader"))
     arrived: asyncio.Queue[int] = asyncio.Queue()
 
     async def handler(_d) -> None:
         arrived.put_nowait(time.perf_counter_ns())
 
-    now = time.time_ns()
-    intent = OrderIntent(
-        ts_event=now, ts_init=now, correlation_id="bench-floor", intent_id="bench-floor",
-        strategy_id=OPERATOR, coin="BTC", side="buy", size=Decimal("0.001"), kind="market",
-        account="paper", reference_price=mid, reason="bench orderpath")
+    intent = _intent("bench-floor", "buy", mid)
     seq = iter(range(10**9))
 
     async def write() -> float:
@@ -488,7 +488,6 @@ async def _floor(url: str, venue_port: int, n: int, mid: Decimal,
                 out[key] = round(_pct([await step() for _ in range(n)], 0.5), 1)
     finally:
         await reader.drain()
-        await writer.drain()
     out["core_delivery_p50_us"] = round(raw_p50 / 2, 1)
     out["sum_us"] = round(sum(out[key] * times for key, times in FLOOR), 1)
     return out
